@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) omniroute.opencode contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that turn the client role's results into per-file entries and a fleet drift report.
+
+Documentation for ansible-doc lives next to this file in client_report_entries.yml and
+drift_report.yml.
+"""
+
+from __future__ import annotations
+
+import json
+
+from collections.abc import Mapping
+
+# Codes the role itself adds on top of the module's ``drift`` codes.
+ROLE_CODES = {
+    "config_dir": "config directory missing or with wrong owner/mode",
+    "opencode_missing": "OpenCode is not installed",
+    "opencode_version": "OpenCode is installed in another version",
+    "changed": "a real run would change the file (no finer code)",
+}
+
+# Human words for the module's codes (the fixed interface of omniroute.opencode.opencode_provider).
+MODULE_CODES = {
+    "file_missing": "config file missing",
+    "schema_missing": "$schema missing",
+    "entry_missing": "provider entry missing",
+    "entry_present": "provider entry present (state=absent)",
+    "base_url": "wrong base URL",
+    "base_url_stale_v1": "stale /v1/v1 in base URL",
+    "models_missing": "models missing",
+    "models_unexpected": "unexpected models",
+    "models_changed": "model fields differ",
+    "credentials": "API key / env differ",
+    "entry_fields": "provider fields differ",
+    "mode": "wrong file mode",
+    "owner": "wrong file owner",
+    "group": "wrong file group",
+}
+
+
+def _get(obj, key, default=None):
+    if isinstance(obj, Mapping):
+        try:
+            return obj.get(key, default)
+        except Exception:  # HostVarsVars may raise on undefined values
+            return default
+    return default
+
+
+def client_report_entries(results, scope="user", path=None, dir_results=None):
+    """Turn registered results of omniroute.opencode.opencode_provider into report entries.
+
+    ``results`` is a loop's ``results`` list (items are the user dicts from opencode_user_info) or
+    a one-element list holding a single task result.  Skipped results are dropped.  A changed
+    directory (``dir_results``, loop over ``subelements('dirs')`` or a single file result) adds
+    the role code ``config_dir`` to the matching user's entry.
+    """
+    dirs_changed = set()
+    for dres in dir_results or []:
+        if not isinstance(dres, Mapping) or dres.get("skipped") or not dres.get("changed"):
+            continue
+        item = dres.get("item")
+        if isinstance(item, (list, tuple)) and item and isinstance(item[0], Mapping):
+            dirs_changed.add(item[0].get("name"))
+        else:
+            dirs_changed.add(None)
+
+    entries = []
+    for res in results or []:
+        if not isinstance(res, Mapping) or res.get("skipped"):
+            continue
+        item = res.get("item")
+        user = item.get("name") if isinstance(item, Mapping) else None
+        failed = bool(res.get("failed"))
+        drift = [str(code) for code in (res.get("drift") or [])]
+        if (user if isinstance(item, Mapping) else None) in dirs_changed and "config_dir" not in drift:
+            drift.insert(0, "config_dir")
+        if res.get("changed") and not drift and not failed:
+            drift.append("changed")
+        entry = {
+            "user": user if user is not None else ("(managed)" if scope == "managed" else None),
+            "scope": scope,
+            "path": res.get("path") or (item.get("config_path") if isinstance(item, Mapping) else None) or path,
+            "changed": bool(res.get("changed")),
+            "drift": drift,
+            "models_missing_ids": list(res.get("models_missing_ids") or []),
+            "models_unexpected_ids": list(res.get("models_unexpected_ids") or []),
+            "failed": failed,
+            "msg": str(res.get("msg") or "") if failed else "",
+        }
+        entries.append(entry)
+    return entries
+
+
+def _describe(entry):
+    words = []
+    for code in entry.get("drift") or []:
+        text = MODULE_CODES.get(code) or ROLE_CODES.get(code) or code
+        if code == "models_missing" and entry.get("models_missing_ids"):
+            text += " (%s)" % ", ".join(entry["models_missing_ids"])
+        if code == "models_unexpected" and entry.get("models_unexpected_ids"):
+            text += " (%s)" % ", ".join(entry["models_unexpected_ids"])
+        words.append("%s: %s" % (code, text))
+    return "; ".join(words)
+
+
+def drift_report(hostvars, targets, report_var="opencode_client_report",
+                 unreachable_var="_opencode_drift_unreachable", error_var="_opencode_drift_error"):
+    """Build the fleet drift report from every target host's variables.
+
+    A host is ``unreachable`` when ``unreachable_var`` is set on it, ``failed`` when it has an error
+    (``error_var``), a file that could not be read or merged, or no report at all, ``drift`` when any
+    file entry has drift codes, else ``in_sync``.  The result has ``drift`` (true when anything is
+    not in sync), ``summary`` counts, ``hosts`` by name and ``lines`` (a text summary).
+    """
+    hosts = {}
+    lines = []
+    counts = {"in_sync": 0, "drift": 0, "unreachable": 0, "failed": 0}
+    files_total = 0
+    files_drifted = 0
+    for host in targets or []:
+        hv = hostvars[host] if host in hostvars else {}
+        unreachable = _get(hv, unreachable_var)
+        error = _get(hv, error_var)
+        entries = _get(hv, report_var)
+        record = {"status": None, "msg": "", "files": []}
+        if unreachable:
+            record["status"] = "unreachable"
+            record["msg"] = str(_get(unreachable, "msg", unreachable) if isinstance(unreachable, Mapping)
+                                else unreachable)
+            lines.append("UNREACHABLE %s: %s" % (host, record["msg"]))
+        elif error or entries is None:
+            record["status"] = "failed"
+            record["msg"] = str(error or "no result from this host (it failed before the report; see the play output)")
+            lines.append("FAILED      %s: %s" % (host, record["msg"]))
+        else:
+            files = [dict(e) for e in entries]
+            record["files"] = files
+            failed = [e for e in files if e.get("failed")]
+            drifted = [e for e in files if e.get("drift")]
+            files_total += len(files)
+            files_drifted += len([e for e in files if e.get("drift") or e.get("failed")])
+            if failed:
+                record["status"] = "failed"
+                record["msg"] = "; ".join("%s: %s" % (e.get("path"), e.get("msg")) for e in failed)
+            elif drifted:
+                record["status"] = "drift"
+            else:
+                record["status"] = "in_sync"
+            for e in failed:
+                lines.append("FAILED      %s %s %s: %s" % (host, e.get("user"), e.get("path"), e.get("msg")))
+            for e in drifted:
+                if e.get("failed"):
+                    continue
+                lines.append("DRIFT       %s %s %s: %s" % (host, e.get("user"), e.get("path") or "-",
+                                                          _describe(e)))
+            if record["status"] == "in_sync":
+                lines.append("IN SYNC     %s (%d file%s)" % (host, len(files), "" if len(files) == 1 else "s"))
+        counts[record["status"]] += 1
+        hosts[host] = record
+    summary = {
+        "hosts": len(hosts),
+        "in_sync": counts["in_sync"],
+        "drifted": counts["drift"],
+        "unreachable": counts["unreachable"],
+        "failed": counts["failed"],
+        "files": files_total,
+        "files_not_in_sync": files_drifted,
+    }
+    lines.append("%d hosts: %d in sync, %d drifted, %d unreachable, %d failed (%d of %d files not in sync)"
+                 % (summary["hosts"], summary["in_sync"], summary["drifted"], summary["unreachable"],
+                    summary["failed"], files_drifted, files_total))
+    return {
+        "drift": any(counts[k] for k in ("drift", "unreachable", "failed")),
+        "summary": summary,
+        "hosts": hosts,
+        "lines": lines,
+    }
+
+
+def _parse_debug_config(stdout):
+    """Parse ``opencode debug config`` output (JSON; tolerate log lines before the document)."""
+    text = stdout or ""
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON object in the output")
+    return json.loads(text[start:])
+
+
+def client_verify_problems(results, provider_id="omniroute", base_url=None, models=None, secret=None):
+    """Check registered ``opencode debug config`` results (one per user); return problem strings.
+
+    A user is fine when OpenCode exits 0, prints its resolved config, and that config has the
+    provider ``provider_id`` with ``options.baseURL == base_url`` and every id of ``models``.
+    OpenCode's own message (stderr, else stdout) is quoted for a failure, with ``secret`` masked.
+    """
+    problems = []
+    for res in results or []:
+        if not isinstance(res, Mapping) or res.get("skipped"):
+            continue
+        item = res.get("item")
+        user = item.get("name") if isinstance(item, Mapping) else "?"
+        rc = res.get("rc")
+        if rc != 0:
+            output = (res.get("stderr") or res.get("stdout") or res.get("msg") or "").strip()
+            if rc == 124:
+                why = "timed out"
+            elif rc in (126, 127):
+                why = "could not run the binary (rc %s)" % rc
+            else:
+                why = "could not load the config (rc %s)" % rc
+            problems.append("user %s: OpenCode %s: %s" % (user, why, output[-2000:]))
+            continue
+        try:
+            config = _parse_debug_config(res.get("stdout"))
+        except ValueError as exc:
+            problems.append("user %s: cannot read the output of `opencode debug config`: %s" % (user, exc))
+            continue
+        provider = (config.get("provider") or {}).get(provider_id)
+        if not isinstance(provider, Mapping):
+            problems.append("user %s: OpenCode loads the config but has no provider %r" % (user, provider_id))
+            continue
+        seen_url = (provider.get("options") or {}).get("baseURL")
+        if base_url is not None and seen_url != base_url:
+            problems.append("user %s: OpenCode resolves provider %r to baseURL %r, expected %r (another "
+                            "config layer overrides it?)" % (user, provider_id, seen_url, base_url))
+        missing = [m for m in (models or []) if m not in (provider.get("models") or {})]
+        if missing:
+            problems.append("user %s: OpenCode does not list models %s under provider %r"
+                            % (user, ", ".join(missing), provider_id))
+    if secret:
+        problems = [p.replace(secret, "********") for p in problems]
+    return problems
+
+
+class FilterModule(object):
+    """Client role and drift report filters."""
+
+    def filters(self):
+        return {
+            "client_report_entries": client_report_entries,
+            "drift_report": drift_report,
+            "client_verify_problems": client_verify_problems,
+        }

@@ -1,0 +1,321 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) omniroute.opencode contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: opencode_provider
+short_description: Merge the OmniRoute provider into an OpenCode config file
+version_added: 0.1.0
+description:
+  - Idempotently merges one provider entry into an OpenCode config file (C(opencode.json) or
+    C(opencode.jsonc)) so that OpenCode sends its requests to an OmniRoute proxy.
+  - Edits text, not data. Every byte outside the managed entry stays as it was - comments, other
+    providers, key order, indentation, trailing commas, CRLF line endings, a UTF-8 BOM. The new or
+    replaced entry follows the file's own indentation.
+  - Adds the key C($schema) with the value C(https://opencode.ai/config.json) when it is missing, because OpenCode
+    rewrites files without it, which would otherwise show as drift on every run.
+  - Normalizes O(base_url) to exactly one C(/v1) and repairs a stale C(/v1/v1) in the file.
+  - The entry is validated on the controller against the OpenCode 1.18.33 config schema shipped in
+    the collection before anything is written. Schema problems elsewhere in the user's file are
+    reported as warnings, not failures, since the user may run a newer OpenCode.
+  - An unparsable file, a top level that is not an object, or a C(provider) or managed entry that is
+    not an object fails the task with the file, line and column; the file stays byte for byte.
+  - The managed host needs only the Python standard library.
+author:
+  - omniroute.opencode contributors
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.files
+  - ansible.builtin.backup
+  - ansible.builtin.files
+  - omniroute.opencode.opencode_entry
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Reports exactly what a real run would change, in RV(drift), and writes nothing.
+  diff_mode:
+    support: full
+    details: The text diff (with O(api_key) masked) and the file-attribute diff, as two entries.
+  platform:
+    platforms: posix
+  safe_file_operations:
+    support: full
+  vault:
+    support: none
+options:
+  path:
+    description:
+      - The OpenCode config file to edit.
+      - When omitted, the connecting user's global config is used -
+        C($XDG_CONFIG_HOME/opencode), else C(~/.config/opencode) - choosing C(opencode.jsonc) when it
+        exists (OpenCode prefers it), else C(opencode.json).
+      - A missing file and its directory (mode C(0700)) are created.
+      - A symlink is followed; the link itself stays.
+    type: path
+  state:
+    description:
+      - V(present) writes the entry; V(absent) removes only the entry named O(provider_id).
+    type: str
+    choices: [present, absent]
+    default: present
+seealso:
+  - plugin: omniroute.opencode.normalize_base_url
+    plugin_type: filter
+  - name: OpenCode config documentation
+    description: The file format and precedence of OpenCode's config files.
+    link: https://opencode.ai/docs/config/
+"""
+
+EXAMPLES = r"""
+- name: Point the connecting user's OpenCode at the team proxy
+  omniroute.opencode.opencode_provider:
+    base_url: http://omniroute.internal:20128
+    api_key: "{{ vault_omniroute_client_key }}"
+
+- name: Use a key from the environment instead of writing it into the file
+  omniroute.opencode.opencode_provider:
+    path: /home/alice/.config/opencode/opencode.json
+    base_url: http://omniroute.internal:20128/v1
+    api_key_env: OMNIROUTE_API_KEY
+    models:
+      - claude-sonnet-4-5
+      - id: gpt-5
+        name: GPT-5 (failover)
+        limit:
+          context: 400000
+          output: 128000
+    model_labels:
+      claude-sonnet-4-5: Claude Sonnet 4.5 (failover)
+    owner: alice
+    group: alice
+    mode: "0600"
+    backup: true
+
+- name: Remove the entry again, leaving the rest of the file alone
+  omniroute.opencode.opencode_provider:
+    path: /home/alice/.config/opencode/opencode.json
+    state: absent
+"""
+
+RETURN = r"""
+path:
+  description: The config file that was checked or edited (the path given or resolved; a symlink stays a symlink).
+  returned: always
+  type: str
+  sample: /home/alice/.config/opencode/opencode.json
+base_url:
+  description: The normalized base URL written into the entry.
+  returned: when O(state=present)
+  type: str
+  sample: http://omniroute.internal:20128/v1
+models:
+  description: The model ids in the entry.
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [claude-sonnet-4-5, gpt-5]
+drift:
+  description:
+    - How the file differs from the declared state, empty when it is in sync. In check mode this is
+      what a real run would fix.
+    - C(file_missing), C(schema_missing), C(entry_missing), C(entry_present) (O(state=absent)),
+      C(base_url), C(base_url_stale_v1) (the file's URL ended in a doubled C(/v1)),
+      C(models_missing), C(models_unexpected), C(models_changed), C(credentials) (key or key
+      variable), C(entry_fields) (name, npm package or other fields), C(mode), C(owner), C(group).
+  returned: always
+  type: list
+  elements: str
+  sample: [base_url, base_url_stale_v1, models_missing]
+models_missing_ids:
+  description: Declared model ids that the file's entry lacks.
+  returned: always
+  type: list
+  elements: str
+  sample: [gpt-5]
+models_unexpected_ids:
+  description: Model ids in the file's entry that are not declared.
+  returned: always
+  type: list
+  elements: str
+  sample: [old-model]
+backup_file:
+  description: The backup copy, when O(backup=true) and the content changed.
+  returned: changed and O(backup=true)
+  type: str
+  sample: /home/alice/.config/opencode/opencode.json.12345.2026-11-21@10:00:00~
+"""
+
+import errno
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError
+from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
+    ARGUMENT_SPEC,
+    MASK,
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_IF,
+    ConfigError,
+    build_entry,
+    mask_secrets,
+    missing_and_unexpected_models,
+    plan,
+    resolve_config_path,
+)
+
+
+def read_text(path):
+    """The file's text, or None when it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise ConfigError("cannot read the file: %s" % exc.strerror)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("the file is not UTF-8 text (byte %d)" % exc.start)
+
+
+def write_text(module, real_path, text, exists):
+    """Write through a temp file in the same directory, then rename over the target."""
+    directory = os.path.dirname(real_path)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(real_path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        if exists:
+            # atomic_move keeps the existing file's owner, mode and SELinux context.
+            module.atomic_move(tmp_path, real_path, unsafe_writes=module.params["unsafe_writes"])
+        else:
+            # mkstemp made it 0600: a new file is never readable by others, even for a moment.
+            os.rename(tmp_path, real_path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.unlink(tmp_path)
+
+
+def make_directory(module, directory, file_args):
+    """Create missing parents with mode 0700, owned like the file."""
+    missing = []
+    while directory and not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for created in reversed(missing):
+        os.mkdir(created, 0o700)
+        dir_args = dict(file_args, path=created, mode="0700")
+        module.set_fs_attributes_if_different(dir_args, True)
+
+
+def mask(text, secret):
+    if not text or not secret:
+        return text
+    return text.replace(json.dumps(secret, ensure_ascii=False)[1:-1], MASK)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        required_if=REQUIRED_IF,
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    params = module.params
+    path = params["path"] or resolve_config_path(os.path.expanduser("~"), os.environ)
+    real_path = os.path.realpath(path)
+    present = params["state"] == "present"
+    result = dict(changed=False, path=path, drift=[], models_missing_ids=[], models_unexpected_ids=[])
+
+    def fail(message):
+        module.fail_json(msg="%s: %s" % (path, message), **result)
+
+    try:
+        entry = None
+        if present:
+            entry = build_entry(params["base_url"], params["api_key"], params["api_key_env"], params["models"],
+                                params["model_labels"], params["display_name"])
+            result.update(base_url=entry["options"]["baseURL"], models=list(entry["models"]))
+        text = read_text(real_path)
+        exists = text is not None
+        if not exists and not present:
+            module.exit_json(**result)
+        change = plan(text or "", params["provider_id"], entry, exists)
+        current = None
+        if exists:
+            # The parsed entry before the change, for the model lists in the result.
+            current = _provider(change.before_value, params["provider_id"])
+    except JsoncError as exc:
+        fail("line %d, column %d: %s; the file was left as it was" % (exc.line, exc.column, exc.reason))
+    except ConfigError as exc:
+        fail("%s; the file was left as it was" % exc)
+
+    if present:
+        result["models_missing_ids"], result["models_unexpected_ids"] = missing_and_unexpected_models(current, entry)
+    drift = list(change.drift)
+
+    file_args = module.load_file_common_arguments(params, path=real_path)
+    if file_args.get("mode") is None and params["api_key"] and present:
+        file_args["mode"] = "0600"
+    attribute_diff = dict(before=dict(path=path), after=dict(path=path))
+
+    if change.changed and not module.check_mode:
+        try:
+            if not exists:
+                make_directory(module, os.path.dirname(real_path), file_args)
+            elif params["backup"]:
+                result["backup_file"] = module.backup_local(real_path)
+            write_text(module, real_path, change.after, exists)
+            if not exists and file_args.get("mode") is None:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(real_path, 0o666 & ~umask)
+        except OSError as exc:
+            fail("cannot write the file: %s; the file was left as it was" % to_native(exc.strerror or exc))
+
+    if exists or not module.check_mode:
+        attributes_changed = module.set_fs_attributes_if_different(file_args, False, diff=attribute_diff)
+        for code in ("mode", "owner", "group"):
+            if exists and code in attribute_diff["before"]:
+                drift.append(code)
+    else:
+        attributes_changed = False
+
+    result["drift"] = drift
+    result["changed"] = change.changed or attributes_changed
+    if module._diff:
+        secret = params["api_key"]
+        result["diff"] = [
+            dict(before_header=path, after_header=path,
+                 before=mask(change.before if exists else "", secret), after=mask(change.after, secret)),
+            attribute_diff,
+        ]
+    # For the action plugin's schema warnings on the controller; it removes this key.
+    result["_document"] = mask_secrets(change.document)
+    module.exit_json(**result)
+
+
+def _provider(config, provider_id):
+    providers = config.get("provider") if isinstance(config, dict) else None
+    return providers.get(provider_id) if isinstance(providers, dict) else None
+
+
+if __name__ == "__main__":
+    main()
