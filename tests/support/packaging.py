@@ -85,7 +85,6 @@ def ansible_env(collections_path: os.PathLike | str | None = None, scan_sys_path
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_DEPRECATION_WARNINGS="true",
-        ANSIBLE_CONFIG=os.devnull,
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         NO_COLOR="1",
         PY_COLORS="0",
