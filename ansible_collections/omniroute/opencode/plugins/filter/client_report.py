@@ -10,6 +10,7 @@ drift_report.yml.
 from __future__ import annotations
 
 import json
+import re
 
 from collections.abc import Mapping
 
@@ -189,6 +190,33 @@ def _parse_debug_config(stdout):
     return json.loads(text[start:])
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _opencode_message(text):
+    """OpenCode's error text without colours and without the echoed file content.
+
+    On a JSON(C) syntax error OpenCode prints the whole input (which can hold keys) and each bad
+    line; keep the error names with their line and column only.
+    """
+    text = _ANSI.sub("", text or "")
+    out = []
+    skipping = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == "--- JSONC Input ---":
+            skipping = True
+            continue
+        if stripped == "--- Errors ---":
+            skipping = False
+            continue
+        if skipping or stripped.startswith("Line ") or (stripped and set(stripped) <= {"^", "~"}):
+            continue
+        if stripped:
+            out.append(stripped)
+    return " ".join(out)
+
+
 def client_verify_problems(results, provider_id="omniroute", base_url=None, models=None, secret=None):
     """Check registered ``opencode debug config`` results (one per user); return problem strings.
 
@@ -204,14 +232,14 @@ def client_verify_problems(results, provider_id="omniroute", base_url=None, mode
         user = item.get("name") if isinstance(item, Mapping) else "?"
         rc = res.get("rc")
         if rc != 0:
-            output = (res.get("stderr") or res.get("stdout") or res.get("msg") or "").strip()
+            output = _opencode_message(res.get("stderr") or res.get("stdout") or res.get("msg") or "")
             if rc == 124:
                 why = "timed out"
             elif rc in (126, 127):
                 why = "could not run the binary (rc %s)" % rc
             else:
                 why = "could not load the config (rc %s)" % rc
-            problems.append("user %s: OpenCode %s: %s" % (user, why, output[-2000:]))
+            problems.append("user %s: OpenCode %s: %s" % (user, why, output[:2000]))
             continue
         try:
             config = _parse_debug_config(res.get("stdout"))
