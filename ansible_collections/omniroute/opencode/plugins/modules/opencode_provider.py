@@ -308,7 +308,7 @@ def main():
             attribute_diff,
         ]
     # For the action plugin's schema warnings on the controller; it removes this key.
-    result["_document"] = mask_secrets(change.document)
+    result["_document"] = mask_secrets(change.after_value)
     module.exit_json(**result)
 
 

@@ -1,0 +1,399 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) omniroute.opencode contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Edit JSON-with-comments as text: parse with byte offsets, then splice.
+
+Only the standard library is used, because this runs on managed hosts.
+
+Comments and trailing commas are first blanked out with spaces (so every offset in the
+cleaned text is the offset in the original), then the stdlib's C scanner decodes values.
+The top-level object, and the objects named in ``descend``, are walked member by member so
+that each member's key and value spans are known; everything else is decoded at C speed.
+Edits are (start, end, replacement) splices on the original text, so every byte outside
+them stays as it was: comments, key order, indentation, CRLF, a BOM, non-ASCII text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from json.decoder import scanstring
+
+BOM = "\ufeff"
+
+# One pass finds strings (skipped), comments and trailing commas (both blanked).
+# Comments are written so that backtracking can neither shorten nor stretch them: a trailing
+# comma is one followed, through whole comments only, by a closing bracket.
+_COMMENT = r"//[^\n\r]*(?![^\n\r])|/\*(?:[^*]|\*(?!/))*\*/"
+_LEXEME = re.compile(
+    r'"(?:[^"\\\n\r]|\\.)*"'
+    r"|" + _COMMENT +
+    r"|,(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
+)
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+class JsoncError(ValueError):
+    """The text is not JSON with comments; carries a 1-based line and column."""
+
+    def __init__(self, message, line, column):
+        super().__init__("line %d, column %d: %s" % (line, column, message))
+        self.reason = message
+        self.line = line
+        self.column = column
+
+
+class Member:
+    """One ``"key": value`` of an object, with offsets into the text."""
+
+    __slots__ = ("key", "key_start", "value_start", "value_end", "value", "node")
+
+    def __init__(self, key, key_start, value_start, value_end, value, node=None):
+        self.key = key
+        self.key_start = key_start
+        self.value_start = value_start
+        self.value_end = value_end
+        self.value = value
+        self.node = node  # an ObjectNode when this member was descended into
+
+
+class ObjectNode:
+    """An object's span: ``start`` at ``{``, ``end`` just after ``}``."""
+
+    __slots__ = ("start", "end", "members")
+
+    def __init__(self, start, end, members):
+        self.start = start
+        self.end = end
+        self.members = members
+
+    def find(self, key):
+        """All members named ``key`` (JSON allows duplicates; the last one wins)."""
+        return [m for m in self.members if m.key == key]
+
+
+class Document:
+    """A parsed JSONC text: ``value`` is the data, ``root`` the top-level object's spans."""
+
+    def __init__(self, text, value, root, trailing_commas):
+        self.text = text
+        self.value = value
+        self.root = root
+        self._trailing_commas = trailing_commas  # sorted offsets of blanked trailing commas
+
+    def trailing_comma_between(self, start, end):
+        """Offset of a trailing comma in [start, end), or None."""
+        i = bisect.bisect_left(self._trailing_commas, start)
+        if i < len(self._trailing_commas) and self._trailing_commas[i] < end:
+            return self._trailing_commas[i]
+        return None
+
+
+def position(text, offset):
+    """1-based (line, column) of ``offset`` in ``text``; a BOM is not a column."""
+    line = text.count("\n", 0, offset) + 1
+    line_start = text.rfind("\n", 0, offset) + 1
+    column = offset - line_start + 1
+    if line == 1 and text.startswith(BOM):
+        column -= 1
+    return line, max(column, 1)
+
+
+def _error(text, offset, message):
+    line, column = position(text, offset)
+    return JsoncError(message, line, column)
+
+
+def _clean(text):
+    """Blank comments and trailing commas with spaces; return (cleaned, trailing comma offsets)."""
+    pieces = []
+    trailing = []
+    last = 0
+    for match in _LEXEME.finditer(text):
+        first = text[match.start()]
+        if first == '"':
+            continue
+        if first == ",":
+            trailing.append(match.start())
+        pieces.append(text[last:match.start()])
+        pieces.append(" " * (match.end() - match.start()))
+        last = match.end()
+    if not pieces:
+        return text, trailing
+    pieces.append(text[last:])
+    return "".join(pieces), trailing
+
+
+def _scan_value(text, cleaned, pos):
+    try:
+        return _DECODER.scan_once(cleaned, pos)
+    except StopIteration:
+        raise _error(text, pos, _unexpected(cleaned, pos, "expected a value"))
+    except json.JSONDecodeError as exc:
+        raise _error(text, exc.pos, exc.msg.lower())
+
+
+def _unexpected(cleaned, pos, message):
+    # Comments were blanked, so a "/*" still in the cleaned text was never closed.
+    return "unterminated comment" if cleaned.startswith("/*", pos) else message
+
+
+def _walk_object(text, cleaned, start, descend):
+    """Decode the object at ``start``, recording member spans. Returns (dict, ObjectNode)."""
+    value = {}
+    members = []
+    pos = _WS.match(cleaned, start + 1).end()
+    if cleaned.startswith("}", pos):
+        return value, ObjectNode(start, pos + 1, members)
+    while True:
+        if not cleaned.startswith('"', pos):
+            if pos >= len(cleaned):
+                raise _error(text, start, "object is never closed")
+            raise _error(text, pos, _unexpected(cleaned, pos, "expected a property name in double quotes"))
+        key_start = pos
+        try:
+            key, pos = scanstring(cleaned, pos + 1)
+        except json.JSONDecodeError as exc:
+            raise _error(text, exc.pos, exc.msg.lower())
+        pos = _WS.match(cleaned, pos).end()
+        if not cleaned.startswith(":", pos):
+            raise _error(text, pos, "expected ':' after property name %s" % json.dumps(key))
+        value_start = _WS.match(cleaned, pos + 1).end()
+        node = None
+        if key in descend and cleaned.startswith("{", value_start):
+            member_value, node = _walk_object(text, cleaned, value_start, ())
+            value_end = node.end
+        else:
+            member_value, value_end = _scan_value(text, cleaned, value_start)
+        value[key] = member_value
+        members.append(Member(key, key_start, value_start, value_end, member_value, node))
+        pos = _WS.match(cleaned, value_end).end()
+        if cleaned.startswith(",", pos):
+            pos = _WS.match(cleaned, pos + 1).end()
+            continue
+        if cleaned.startswith("}", pos):
+            return value, ObjectNode(start, pos + 1, members)
+        if pos >= len(cleaned):
+            raise _error(text, start, "object is never closed")
+        raise _error(text, pos, _unexpected(cleaned, pos, "expected ',' or '}' after a property value"))
+
+
+def parse(text, descend=("provider",)):
+    """Parse JSONC ``text`` whose top level must be an object.
+
+    Raises JsoncError (with line and column) for anything that is not JSON with comments
+    and trailing commas, or whose top level is not an object. A text that is empty or only
+    whitespace and comments parses as an empty object with ``root`` None.
+    """
+    cleaned, trailing = _clean(text)
+    if cleaned.startswith(BOM):
+        cleaned = " " + cleaned[1:]
+    pos = _WS.match(cleaned).end()
+    if pos == len(cleaned):
+        return Document(text, {}, None, trailing)
+    if not cleaned.startswith("{", pos):
+        value, _ = _scan_value(text, cleaned, pos)
+        raise _error(text, pos, "the top level is %s, expected an object" % describe_kind(value))
+    value, root = _walk_object(text, cleaned, pos, frozenset(descend))
+    rest = _WS.match(cleaned, root.end).end()
+    if rest != len(cleaned):
+        raise _error(text, rest, "unexpected text after the top-level object")
+    return Document(text, value, root, trailing)
+
+
+def loads(text):
+    """The data of a JSONC text (any top level), for callers that need no spans."""
+    cleaned, _ = _clean(text)
+    if cleaned.startswith(BOM):
+        cleaned = " " + cleaned[1:]
+    pos = _WS.match(cleaned).end()
+    value, end = _scan_value(text, cleaned, pos)
+    rest = _WS.match(cleaned, end).end()
+    if rest != len(cleaned):
+        raise _error(text, rest, "unexpected text after the value")
+    return value
+
+
+def describe_kind(value):
+    """How a JSON value reads in an error message: 'an array', 'a string', ..."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return "a number"
+
+
+# ---------------------------------------------------------------------------------------
+# Layout: how the file is written, so inserted text looks like the rest of it.
+
+class Layout:
+    """Newline style and indentation unit of a text."""
+
+    def __init__(self, newline="\n", unit="  "):
+        self.newline = newline
+        self.unit = unit
+
+    @classmethod
+    def of(cls, doc):
+        text = doc.text
+        newline = "\r\n" if "\r\n" in text else "\n"
+        unit = "  "
+        nodes = [doc.root] if doc.root is not None else []
+        for member in (doc.root.members if doc.root is not None else ()):
+            if member.node is not None:
+                nodes.append(member.node)
+        for node in nodes:
+            for member in node.members:
+                if starts_line(text, member.key_start):
+                    own = line_indent(text, member.key_start)
+                    parent = line_indent(text, node.start)
+                    if own.startswith(parent) and len(own) > len(parent):
+                        unit = own[len(parent):]
+                        return cls(newline, unit)
+        return cls(newline, unit)
+
+    def format(self, value, indent, inline=False):
+        """``value`` as JSON in this layout, continuation lines indented by ``indent``.
+
+        ``inline`` renders on one line, for objects the file itself writes on one line.
+        """
+        if inline:
+            return json.dumps(value, ensure_ascii=False)
+        rendered = json.dumps(value, indent=self.unit, ensure_ascii=False)
+        return rendered.replace("\n", self.newline + indent)
+
+
+def line_start(text, pos):
+    return text.rfind("\n", 0, pos) + 1
+
+
+def line_indent(text, pos):
+    start = line_start(text, pos)
+    if start == 0 and text.startswith(BOM):
+        start = 1
+    end = start
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    return text[start:end]
+
+
+def starts_line(text, pos):
+    """True when only indentation (or a BOM) stands before ``pos`` on its line."""
+    return text[line_start(text, pos):pos].strip(" \t" + BOM) == ""
+
+
+def _same_line_comment_end(text, pos):
+    """If a comment follows ``pos`` on the same line (after blanks), the offset after it."""
+    end = pos
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    if text.startswith("//", end):
+        newline = text.find("\n", end)
+        stop = len(text) if newline < 0 else newline
+        if text[stop - 1:stop] == "\r":
+            stop -= 1
+        return stop
+    if text.startswith("/*", end):
+        close = text.find("*/", end + 2)
+        if close >= 0 and "\n" not in text[end:close]:
+            return close + 2
+    return pos
+
+
+# ---------------------------------------------------------------------------------------
+# Edits: lists of (start, end, replacement) on the original text.
+
+def apply_edits(text, edits):
+    """Apply non-overlapping splices; later offsets first so earlier ones stay valid."""
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def replace_value(doc, member, value, layout):
+    """Replace a member's value, formatted at the member's own indentation."""
+    inline = not starts_line(doc.text, member.key_start)
+    indent = line_indent(doc.text, member.key_start)
+    return [(member.value_start, member.value_end, layout.format(value, indent, inline))]
+
+
+def insert_members(doc, node, items, layout, first=False):
+    """Add ``"key": value`` pairs to the object ``node``: at its end, or first when ``first``."""
+    text = doc.text
+    parent_indent = line_indent(text, node.start)
+    if not node.members:
+        indent = parent_indent + layout.unit
+        members = _render_members(items, layout, indent, "," + layout.newline + indent)
+        if text[node.start + 1:node.end - 1].strip() == "":
+            return [(node.start + 1, node.end - 1, layout.newline + indent + members + layout.newline + parent_indent)]
+        at = _same_line_comment_end(text, node.start + 1)
+        return [(at, at, layout.newline + indent + members)]
+    anchor = node.members[0] if first else node.members[-1]
+    inline = not starts_line(text, anchor.key_start)
+    indent = "" if inline else line_indent(text, anchor.key_start)
+    separator = " " if inline else layout.newline + indent
+    members = _render_members(items, layout, indent, "," + separator, inline)
+    if first:
+        at = _same_line_comment_end(text, node.start + 1)
+        if inline and at == node.start + 1:
+            return [(at, at, members + ", ")]
+        return [(at, at, separator + members + ",")]
+    comma = doc.trailing_comma_between(anchor.value_end, node.end)
+    if comma is not None:
+        at = _same_line_comment_end(text, comma + 1)
+        return [(at, at, separator + members + ",")]
+    at = _same_line_comment_end(text, anchor.value_end)
+    if at == anchor.value_end:
+        return [(at, at, "," + separator + members)]
+    return [(anchor.value_end, anchor.value_end, ","), (at, at, separator + members)]
+
+
+def _render_members(items, layout, indent, joiner, inline=False):
+    return joiner.join('"%s": %s' % (_key(key), layout.format(value, indent, inline)) for key, value in items)
+
+
+def remove_member(doc, node, member):
+    """Remove one member with its comma, leaving every other byte in place."""
+    text = doc.text
+    index = node.members.index(member)
+    is_last = index == len(node.members) - 1
+    own_line = starts_line(text, member.key_start)
+    start = line_start(text, member.key_start) if own_line else member.key_start
+    after = _WS.match(text, member.value_end).end()
+    following_comma = text.startswith(",", after)
+    if following_comma:
+        end = after + 1
+    else:
+        end = member.value_end
+    if own_line:
+        rest = _WS.match(text, end).end()
+        line_break = text.find("\n", end)
+        if line_break >= 0 and line_break < rest and text[end:line_break].strip() == "":
+            end = line_break + 1
+    edits = [(start, end, "")]
+    if is_last and not following_comma and index > 0:
+        previous = node.members[index - 1]
+        comma = text.find(",", previous.value_end, member.key_start)
+        while comma >= 0 and _inside_comment(text, previous.value_end, comma):
+            comma = text.find(",", comma + 1, member.key_start)
+        if comma >= 0:
+            edits.append((comma, comma + 1, ""))
+    return edits
+
+
+def _inside_comment(text, start, pos):
+    """True when ``pos`` lies in a comment that begins at or after ``start``."""
+    for match in re.finditer(_COMMENT, text[start:pos + 1]):
+        if match.start() + start <= pos < match.end() + start:
+            return True
+    return False
+
+
+def _key(key):
+    return json.dumps(key, ensure_ascii=False)[1:-1]
