@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from support.packaging import COLLECTION_DIR, REPO_ROOT, ansible_env, describe, roles, run, tool
+from tests.support.packaging import COLLECTION_DIR, REPO_ROOT, ansible_env, describe, roles, run, tool
 
 LINT_CONFIG = REPO_ROOT / ".ansible-lint"
 # The public variable prefix of each role (fixed interface); private names add a leading "_".

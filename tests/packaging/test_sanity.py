@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from support.packaging import REPO_ROOT, ansible_env, describe, run
+from tests.support.packaging import REPO_ROOT, ansible_env, describe, run
 
 pytestmark = pytest.mark.slow  # cold run builds ~10 venvs
 

@@ -1,0 +1,1 @@
+"""Release-quality checks: sanity, lint, docs, changelog/version, build and install, execution environment."""
