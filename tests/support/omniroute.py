@@ -112,8 +112,10 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
+            # The checkout first (it shadows a pip-installed copy); the `ansible` package's bundled collections
+            # (containers.podman, community.docker) come from the venv's site-packages, hence the sys.path scan.
             "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT),
-            "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+            "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "true",
             "ANSIBLE_HOST_KEY_CHECKING": "false",
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
             "ANSIBLE_NOCOLOR": "1",
@@ -128,7 +130,13 @@ def ansible_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-LOCAL_INVENTORY = "localhost ansible_connection=local ansible_python_interpreter={{ ansible_playbook_python }}\n"
+LOCAL_INVENTORY = """\
+all:
+  hosts:
+    localhost:
+      ansible_connection: local
+      ansible_python_interpreter: "{{ ansible_playbook_python }}"
+"""
 
 
 def ansible_playbook(
@@ -157,7 +165,7 @@ def ansible_playbook(
             path.write_text(playbook)
             playbook = path
         if inventory is None:
-            inventory = tmpdir / "inventory.ini"
+            inventory = tmpdir / "inventory.yml"
             Path(inventory).write_text(LOCAL_INVENTORY)
         cmd = [str(exe), "-i", str(inventory), str(playbook), *args]
         if extra_vars:
