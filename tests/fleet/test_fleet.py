@@ -1,0 +1,292 @@
+"""The client role and the site/drift playbooks over a real fleet of SSH hosts.
+
+Six hosts, each its own sshd in its own network namespace (10.213.0.11-16, reachable only from
+the controller namespace the fleet makes), its own /etc (users, /etc/opencode) and /home. The tests
+run in order on one fleet: converge, idempotence, drift report (two drifted hosts, one
+unreachable), repair, the real OpenCode binary over SSH as every user, and a config OpenCode
+refuses failing its host with OpenCode's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import stat
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.support.fleet import CONTROLLER_ADDR, Fleet, Host, parse_recap
+from tests.support.opencode import opencode_binary
+
+pytestmark = pytest.mark.slow
+
+SECRET = "sk-fleet-secret-7f3a9c21d0"
+BASE_URL = f"http://{CONTROLLER_ADDR}:20128"
+EXPECTED_URL = BASE_URL + "/v1"
+MODELS = ["fleet-default", "fleet-fast", "fleet-reasoning"]
+
+DAVE_JSONC = """// dave's own config: comments and his other provider must survive
+{
+  "theme": "opencode",
+  "provider": {
+    // a provider the role must not touch
+    "local": {
+      "npm": "@ai-sdk/openai-compatible",
+      "name": "Local",
+      "options": {"baseURL": "http://127.0.0.1:11434/v1"},
+      "models": {"llama": {"name": "Llama"}},
+    },
+  },
+}
+"""
+
+HOSTS = [
+    Host("h1", ["alice", "bob", "carol"]),
+    Host("h2", ["alice", "dave"]),
+    Host("h3", ["erin", "frank"], hostvars={
+        "opencode_client_users": [{"name": "erin", "xdg_config_home": "~/.xdg"}, "frank"],
+        "opencode_client_api_key": "",
+        "opencode_client_api_key_env": "OMNIROUTE_API_KEY",
+    }),
+    Host("h4", ["gina", "hank"], groups={"developers": ["gina", "hank"]}, hostvars={
+        "opencode_client_managed_config": True,
+        "opencode_client_managed_group": "developers",
+    }),
+    Host("h5", [], login="dev", hostvars={"opencode_client_users": []}),
+    Host("h6", ["ivan", "judy"]),
+]
+
+
+def _users(host: Host) -> list[str]:
+    return host.users or [host.login]
+
+
+def _config_path(host: Host, user: str) -> pathlib.Path:
+    base = host.user_home(user) / (".xdg" if (host.name, user) == ("h3", "erin") else ".config") / "opencode"
+    return base / ("opencode.jsonc" if (host.name, user) == ("h2", "dave") else "opencode.json")
+
+
+def _snapshot(fleet: Fleet) -> dict:
+    """Bytes, mode and owner of every config file in the fleet."""
+    snap = {}
+    for host in fleet.hosts.values():
+        paths = [_config_path(host, u) for u in _users(host)] + [host.root / "etc" / "opencode" / "opencode.json"]
+        for path in paths:
+            if path.exists():
+                st = path.stat()
+                snap[str(path)] = (path.read_bytes(), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+    return snap
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    yield from build_fleet()
+
+
+def build_fleet():
+    """Start the six-host fleet with its inventory; stops and deletes everything when closed."""
+    binary = opencode_binary()
+    hosts = [Host(h.name, list(h.users), h.login, dict(h.hostvars), dict(h.groups)) for h in HOSTS]
+    fl = Fleet(hosts)
+    try:
+        fl.start(opencode_binary=binary)
+        dave = fl.hosts["h2"].user_home("dave") / ".config" / "opencode"
+        dave.mkdir(parents=True)
+        (dave / "opencode.jsonc").write_text(DAVE_JSONC)
+        for p in (dave.parent, dave, dave / "opencode.jsonc"):
+            os.chown(p, fl.hosts["h2"].uids["dave"], fl.hosts["h2"].uids["dave"])
+        fl.inventory = fl.write_inventory({
+            "opencode_client_base_url": BASE_URL,
+            "opencode_client_api_key": SECRET,
+            "opencode_client_models": MODELS,
+            "opencode_client_model_labels": {"fleet-fast": "Fleet fast (failover)"},
+            "opencode_client_users": [],
+            "opencode_client_verify": True,
+            "opencode_client_binary": str(fl.opencode),
+        })
+        # Hosts without their own user list get theirs here (host vars beat group vars).
+        inv = json.loads(fl.inventory.read_text())
+        for name, hv in inv["all"]["children"]["opencode_clients"]["hosts"].items():
+            hv.setdefault("opencode_client_users", fl.hosts[name].users)
+        fl.inventory.write_text(json.dumps(inv, indent=2))
+        yield fl
+    finally:
+        fl.stop()
+
+
+def _play(fleet: Fleet, name: str, *args: str):
+    result = fleet.ansible_playbook([f"omniroute.opencode.{name}", "-i", str(fleet.inventory), *args])
+    assert SECRET not in result.stdout, "the client key was printed"
+    return result, parse_recap(result.stdout)
+
+
+def test_converge_configures_every_user(fleet):
+    result, recap = _play(fleet, "site")
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert set(recap) == set(fleet.hosts), recap
+    for name, counters in recap.items():
+        assert counters["failed"] == 0 and counters["unreachable"] == 0, (name, counters)
+        assert counters["changed"] > 0, (name, counters)
+
+    for host in fleet.hosts.values():
+        for user in _users(host):
+            path = _config_path(host, user)
+            st = path.stat()
+            assert (st.st_uid, st.st_gid) == (host.uids[user], host.uids[user]), path
+            assert stat.S_IMODE(st.st_mode) == 0o600, (path, oct(st.st_mode))
+            dstat = path.parent.stat()
+            assert stat.S_IMODE(dstat.st_mode) == 0o700 and dstat.st_uid == host.uids[user], path.parent
+            text = path.read_text()
+            if path.suffix == ".jsonc":
+                assert "// a provider the role must not touch" in text and '"local"' in text
+                continue
+            entry = json.loads(text)["provider"]["omniroute"]
+            assert entry["options"]["baseURL"] == EXPECTED_URL
+            assert sorted(entry["models"]) == sorted(MODELS)
+            assert entry["models"]["fleet-fast"]["name"] == "Fleet fast (failover)"
+            if host.name == "h3":
+                assert "apiKey" not in entry["options"] and entry["env"] == ["OMNIROUTE_API_KEY"]
+            else:
+                assert entry["options"]["apiKey"] == SECRET
+    # The XDG override made ~/.xdg for erin (0700, hers), nothing under ~/.config.
+    erin = fleet.hosts["h3"].user_home("erin")
+    assert stat.S_IMODE((erin / ".xdg").stat().st_mode) == 0o700 and not (erin / ".config").exists()
+    # The managed config on h4: root:developers 0640 because the key is in it.
+    managed = fleet.hosts["h4"].root / "etc" / "opencode" / "opencode.json"
+    st = managed.stat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o640)
+    assert json.loads(managed.read_text())["provider"]["omniroute"]["options"]["baseURL"] == EXPECTED_URL
+    # Nobody else got a managed file.
+    assert not (fleet.hosts["h1"].root / "etc" / "opencode").exists()
+
+
+def test_second_run_changes_nothing(fleet):
+    before = _snapshot(fleet)
+    result, recap = _play(fleet, "site")
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert {name: c["changed"] for name, c in recap.items()} == {name: 0 for name in fleet.hosts}, recap
+    assert _snapshot(fleet) == before
+
+
+def _edit(path: pathlib.Path, transform):
+    """Rewrite a file in place (same inode, owner and mode), as a developer's editor might."""
+    text = path.read_text()
+    new = transform(text)
+    assert new != text
+    with open(path, "r+") as handle:
+        handle.write(new)
+        handle.truncate()
+
+
+def test_drift_report_names_exactly_the_drift(fleet):
+    h1, h2, h6 = fleet.hosts["h1"], fleet.hosts["h2"], fleet.hosts["h6"]
+    # h1/alice: somebody pasted a stale URL; h1/bob: chmod; h2/alice: a model deleted.
+    _edit(_config_path(h1, "alice"), lambda t: t.replace(EXPECTED_URL, "http://10.213.0.99:20128/v1/v1"))
+    os.chmod(_config_path(h1, "bob"), 0o644)
+
+    def drop_model(text):
+        data = json.loads(text)
+        del data["provider"]["omniroute"]["models"]["fleet-fast"]
+        return json.dumps(data, indent=2) + "\n"
+    _edit(_config_path(h2, "alice"), drop_model)
+    fleet.stop_sshd(h6)
+
+    before = _snapshot(fleet)
+    report_path = fleet.workdir / "drift-report.json"
+    result, recap = _play(fleet, "drift", "-e", f"opencode_drift_report_path={report_path}")
+    assert result.returncode != 0, result.stdout[-6000:]
+    assert _snapshot(fleet) == before, "check mode wrote something"
+
+    report = json.loads(report_path.read_text())
+    statuses = {name: rec["status"] for name, rec in report["hosts"].items()}
+    assert statuses == {"h1": "drift", "h2": "drift", "h3": "in_sync", "h4": "in_sync", "h5": "in_sync",
+                        "h6": "unreachable"}, statuses
+    assert report["drift"] is True
+    assert report["summary"] == {"hosts": 6, "in_sync": 3, "drifted": 2, "unreachable": 1, "failed": 0,
+                                 "files": 11, "files_not_in_sync": 3}, report["summary"]
+    drifted = {(host, e["user"]): e for host, rec in report["hosts"].items() for e in rec["files"] if e["drift"]}
+    assert set(drifted) == {("h1", "alice"), ("h1", "bob"), ("h2", "alice")}, drifted
+    assert set(drifted["h1", "alice"]["drift"]) == {"base_url", "base_url_stale_v1"}
+    assert drifted["h1", "bob"]["drift"] == ["mode"]
+    assert drifted["h2", "alice"]["drift"] == ["models_missing"]
+    assert drifted["h2", "alice"]["models_missing_ids"] == ["fleet-fast"]
+    assert drifted["h1", "alice"]["path"] == "/home/alice/.config/opencode/opencode.json"
+    assert report["hosts"]["h6"]["files"] == [] and report["hosts"]["h6"]["msg"]
+    # The managed file is reported as its own entry.
+    assert [e["scope"] for e in report["hosts"]["h4"]["files"]].count("managed") == 1
+    # The human summary names the same things.
+    out = result.stdout
+    assert re.search(r"DRIFT\s+h1 alice \S+opencode\.json: base_url", out), out[-4000:]
+    assert re.search(r"DRIFT\s+h1 bob \S+: mode", out)
+    assert re.search(r"DRIFT\s+h2 alice \S+: models_missing: models missing \(fleet-fast\)", out)
+    assert re.search(r"UNREACHABLE h6", out)
+    assert "6 hosts: 3 in sync, 2 drifted, 1 unreachable, 0 failed" in out
+
+
+def test_converge_repairs_the_drift(fleet):
+    h6 = fleet.hosts["h6"]
+    fleet.start_sshd(h6)
+    fleet.wait_ssh(h6)
+    result, recap = _play(fleet, "site")
+    assert result.returncode == 0, result.stdout[-6000:]
+    changed = {name for name, c in recap.items() if c["changed"]}
+    assert changed == {"h1", "h2"}, recap
+    assert stat.S_IMODE(_config_path(fleet.hosts["h1"], "bob").stat().st_mode) == 0o600
+    entry = json.loads(_config_path(fleet.hosts["h1"], "alice").read_text())["provider"]["omniroute"]
+    assert entry["options"]["baseURL"] == EXPECTED_URL
+    entry = json.loads(_config_path(fleet.hosts["h2"], "alice").read_text())["provider"]["omniroute"]
+    assert sorted(entry["models"]) == sorted(MODELS)
+
+    report_path = fleet.workdir / "drift-after.json"
+    result, _ = _play(fleet, "drift", "-e", f"opencode_drift_report_path={report_path}")
+    assert result.returncode == 0, result.stdout[-6000:]
+    report = json.loads(report_path.read_text())
+    assert report["drift"] is False
+    assert {rec["status"] for rec in report["hosts"].values()} == {"in_sync"}
+
+
+def _opencode_as(fleet: Fleet, host: Host, user: str):
+    xdg = f"/home/{user}/.xdg" if (host.name, user) == ("h3", "erin") else f"/home/{user}/.config"
+    command = (f"cd && HOME=/home/{user} XDG_CONFIG_HOME={xdg} OPENCODE_DISABLE_MODELS_FETCH=1 "
+               f"OPENCODE_DISABLE_AUTOUPDATE=1 timeout 60 {fleet.opencode} debug config")
+    return fleet.ssh(host, command, user=user, check=False, timeout=90)
+
+
+def test_real_opencode_loads_every_users_config(fleet):
+    pairs = [(host, user) for host in fleet.hosts.values() for user in _users(host)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda hu: _opencode_as(fleet, *hu), pairs))
+    for (host, user), res in zip(pairs, results):
+        assert res.returncode == 0, (host.name, user, res.stderr)
+        config = json.loads(res.stdout)
+        provider = config["provider"]["omniroute"]
+        assert provider["options"]["baseURL"] == EXPECTED_URL, (host.name, user)
+        assert set(MODELS) <= set(provider["models"]), (host.name, user)
+        if (host.name, user) == ("h2", "dave"):
+            assert "local" in config["provider"], "dave's own provider is gone"
+        assert SECRET not in res.stdout
+
+
+def test_config_opencode_rejects_fails_the_host_with_opencodes_message(fleet):
+    h3 = fleet.hosts["h3"]
+    path = _config_path(h3, "frank")
+    original = path.read_bytes()
+    # A foreign provider with a field of the wrong type: the merge keeps it (not ours to touch),
+    # OpenCode refuses the file.
+    data = json.loads(original)
+    data["provider"]["broken"] = {"models": 3}
+    _edit(path, lambda _t: json.dumps(data, indent=2) + "\n")
+    try:
+        result, recap = _play(fleet, "site", "--limit", "h3")
+        assert result.returncode != 0
+        assert recap["h3"]["failed"] == 1, recap
+        assert "user frank: OpenCode could not load the config" in result.stdout, result.stdout[-4000:]
+        assert "Configuration is invalid" in result.stdout
+        assert "provider.broken.models" in result.stdout
+    finally:
+        _edit(path, lambda _t: original.decode())
+    result, recap = _play(fleet, "site", "--limit", "h3")
+    assert result.returncode == 0, result.stdout[-4000:]
