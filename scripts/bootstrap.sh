@@ -31,6 +31,6 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
-# The checkout itself is the collection path, so edits are live without reinstalling.
+# The checkout itself is searched first, so edits are live without reinstalling; the
+# dependency collections (ansible.posix, containers.podman, ...) come from the `ansible` package.
 export ANSIBLE_COLLECTIONS_PATH="$REPO_ROOT"
-export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
