@@ -5,8 +5,12 @@ dependency resolution into an EMPTY collections path (the dependency collections
 `ansible` pip package, standing in for Galaxy), and a playbook using the module, the filter and the
 roles runs from that install with ANSIBLE_COLLECTIONS_PATH pointing only at it.
 
-pip: `pip install .` from a fresh copy of the source into a clean venv provides the same
-collection: `ansible-galaxy collection list` shows it at galaxy.yml's version, and the module runs.
+pip: `pip install '.[containers]'` from a fresh copy of the source into a clean venv provides the same
+collection: `ansible-galaxy collection list` shows it at galaxy.yml's version, and the same playbook
+runs from it (the `containers` extra brings the container collections the proxy role uses).
+
+Both installs also run the drift playbook by its FQCN (omniroute.opencode.drift) over the files the
+first playbook wrote: it must find the fleet in sync.
 The venv's dependencies are cached under $OMNIROUTE_OPENCODE_CACHE keyed by pyproject/setup.py;
 the project itself is reinstalled from the current source on every run.
 """
@@ -112,21 +116,39 @@ def test_galaxy_install_lists_the_collection(galaxy_install):
         assert dependency in found, f"dependency {dependency} not installed: {found}"
 
 
-def run_playbook(env, work_dir, *extra):
+SECRET = "sk-packaging-not-a-secret"  # the key from_install.yml writes; must never be printed
+
+
+def run_playbooks(bindir, env, work_dir):
+    """from_install.yml, then omniroute.opencode.drift over what it wrote; both must pass."""
+    from tests.support.omniroute import engine_environment  # containers.conf that makes podman work here
+
     work_dir.mkdir(parents=True, exist_ok=True)
-    return run([tool("ansible-playbook"), "-i", "localhost,", PLAYBOOK,
-                "-e", json.dumps({"work_dir": str(work_dir), "test_user": getpass.getuser()}), *extra],
-               env=env, cwd=work_dir, timeout=600)
+    proc = run([bindir / "ansible-playbook", "-i", "localhost,", PLAYBOOK, "-e", json.dumps({
+        "work_dir": str(work_dir), "test_user": getpass.getuser(),
+        "proxy_engine_environment": engine_environment()})], env=env, cwd=work_dir, timeout=600)
+    assert proc.returncode == 0 and "failed=0" in proc.stdout, describe(proc)
+    assert SECRET not in proc.stdout + proc.stderr, "the key was printed"
+
+    inventory = work_dir / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "children": {"opencode_clients": {"hosts": {"localhost": {
+            "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}}},
+        "vars": {"opencode_client_base_url": "http://127.0.0.1:20128", "opencode_client_api_key": SECRET,
+                 "opencode_client_models": ["fast", "smart"],
+                 "opencode_client_users": [{"name": getpass.getuser(), "xdg_config_home": str(work_dir / "xdg")}]},
+    }}))
+    drift = run([bindir / "ansible-playbook", "-i", inventory, f"{FQCN_PREFIX}.drift"], env=env, cwd=work_dir,
+                timeout=600)
+    assert drift.returncode == 0 and "failed=0" in drift.stdout, describe(drift)
+    assert SECRET not in drift.stdout + drift.stderr, "the key was printed"
 
 
 def test_playbook_runs_from_tarball_install(galaxy_install, tmp_path):
     collections, env = galaxy_install
     doc = check(run([tool("ansible-doc"), "-t", "module", f"{FQCN_PREFIX}.opencode_provider"], env=env))
     assert str(collections) in doc.stdout.splitlines()[0], doc.stdout.splitlines()[0]
-    proc = run_playbook(env, tmp_path / "run")
-    assert proc.returncode == 0, describe(proc)
-    assert "failed=0" in proc.stdout, describe(proc)
-    assert "sk-packaging-not-a-secret" not in proc.stdout + proc.stderr, "the key was printed"
+    run_playbooks(pathlib.Path(tool("ansible-playbook")).parent, env, tmp_path / "run")
 
 
 # --- pip door -----------------------------------------------------------------------------------
@@ -134,14 +156,14 @@ def test_playbook_runs_from_tarball_install(galaxy_install, tmp_path):
 @pytest.fixture(scope="module")
 def pip_venv(tmp_path_factory):
     """A venv holding `pip install .` of the current source; dependencies cached by pyproject hash."""
-    venv_dir = CACHE_DIR / "packaging" / f"pip-venv-{pyproject_key()}"
+    venv_dir = CACHE_DIR / "packaging" / f"pip-venv-containers-{pyproject_key()}"
     bindir = venv_dir / "bin"
     stamp = venv_dir / ".deps-installed"
     source = copy_source_tree(tmp_path_factory.mktemp("pip-src") / "omniroute-opencode")
     if not stamp.exists():
         make_venv(venv_dir)
-        # Cold: a plain `pip install .` into the brand-new venv, resolving every dependency.
-        check(run([bindir / "python", "-m", "pip", "install", "--quiet", source], timeout=1200))
+        # Cold: a plain `pip install '.[containers]'` into the brand-new venv, resolving every dependency.
+        check(run([bindir / "python", "-m", "pip", "install", "--quiet", f"{source}[containers]"], timeout=1200))
         stamp.touch()
     else:
         # Warm: dependencies are there; replace the project with the current source.
@@ -172,10 +194,5 @@ def test_pip_install_provides_the_collection(pip_venv, tmp_path):
     for required in ("galaxy.yml", "meta/runtime.yml", "plugins/modules/opencode_provider.py"):
         assert (installed / required).is_file(), f"{required} missing from the pip install"
 
-    # The module, the filter and the client role run from the pip-installed copy, with only what
-    # `pip install .` brought (ansible-core, not the `ansible` bundle).
-    playbook = run([pip_venv / "ansible-playbook", "-i", "localhost,", PLAYBOOK, "-e",
-                    json.dumps({"work_dir": str(tmp_path / "run"), "test_user": getpass.getuser(),
-                                })], env=env, cwd=tmp_path, timeout=600)
-    assert playbook.returncode == 0, describe(playbook)
-    assert "failed=0" in playbook.stdout, describe(playbook)
+    # Module, filter, both roles and the drift playbook run from the pip-installed copy.
+    run_playbooks(pip_venv, env, tmp_path / "run")
