@@ -1,0 +1,669 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) omniroute.opencode contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Declared state of an OmniRoute server: desired state, comparison with the live state, and application.
+
+``build_desired`` and ``compute_changes`` are pure (unit-tested directly); ``read_state`` and ``apply_changes``
+talk to the server through :class:`~._omniroute_api.OmniRouteClient`.
+
+Ownership. The module only ever deletes or rewrites what it manages. It records what it manages in one
+OmniRoute setting, ``omnirouteOpencodeManaged`` (written with ``POST /api/settings/import-json``, read back with
+``GET /api/settings``): the names of its providers, combos and client keys, plus salted SHA-256 fingerprints of
+the secrets it set (the server never shows them back). The record is written *before* anything is created
+(so an interrupted run is repaired by the next one) and again at the end. Entries an operator made in the
+dashboard are not in it: they are left alone, and a declared name that collides with one is an error unless
+``adopt`` is set.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import secrets
+
+try:  # relative import inside Ansible; plain import when tests load the file from the checkout
+    from ._failover import PlanError, plan_combos, STRATEGIES
+except ImportError:  # pragma: no cover
+    from _failover import PlanError, plan_combos, STRATEGIES  # type: ignore
+
+LEDGER_KEY = "omnirouteOpencodeManaged"
+LEDGER_VERSION = 1
+OWNER = "omniroute.opencode.omniroute_config"
+#: What diffs show instead of a secret.
+MASK = "********"
+MASK_CHANGED = "******** (changed)"
+PROVIDER_TYPES = ("openai-compatible", "builtin")
+API_TYPES = ("chat", "responses")
+#: Defaults that favour fast failover (see the module documentation for the measured effect).
+DEFAULT_RESILIENCE = {"requestQueue": {"autoEnableApiKeyProviders": False}}
+DEFAULT_COMBO_DEFAULTS = {"maxRetries": 0}
+_CONFIG_INT_RANGES = {"maxRetries": (0, 10), "retryDelayMs": (0, 600000), "timeoutMs": (1, 3600000)}
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def fingerprint(salt, kind, name, secret):
+    """Salted SHA-256 of a secret; what the ledger keeps instead of the secret."""
+    data = "\0".join((salt, kind, name, secret)).encode("utf-8")
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def deep_subset_diff(wanted, current, path=""):
+    """Dotted paths of the leaves of ``wanted`` that differ in ``current`` (missing counts as different)."""
+    diffs = []
+    for key, value in (wanted or {}).items():
+        here = f"{path}.{key}" if path else str(key)
+        have = current.get(key) if isinstance(current, dict) else None
+        if isinstance(value, dict) and value:
+            diffs.extend(deep_subset_diff(value, have if isinstance(have, dict) else {}, here))
+        elif have != value or (isinstance(current, dict) and key not in current):
+            diffs.append(here)
+    return diffs
+
+
+def deep_merge(base, patch):
+    result = copy.deepcopy(base) if isinstance(base, dict) else {}
+    for key, value in (patch or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = deep_merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def deep_project(current, shape):
+    """The part of ``current`` with the keys of ``shape`` (for diffs of tuning settings)."""
+    out = {}
+    for key, value in (shape or {}).items():
+        have = current.get(key) if isinstance(current, dict) else None
+        if isinstance(value, dict) and value:
+            out[key] = deep_project(have if isinstance(have, dict) else {}, value)
+        else:
+            out[key] = have
+    return out
+
+
+def combo_model_strings(combo):
+    """The legs of a combo as the server returns it (strings or ``{"model": ...}`` step objects)."""
+    legs = []
+    for item in combo.get("models") or []:
+        if isinstance(item, str):
+            legs.append(item)
+        elif isinstance(item, dict):
+            legs.append(item.get("model") or item.get("comboName") or item.get("combo") or item.get("id"))
+    return legs
+
+
+def strip_url(url):
+    return url.strip().rstrip("/") if isinstance(url, str) else url
+
+
+# ------------------------------------------------------------------------------------------ desired state
+def build_desired(params):
+    """Validate the module parameters and build the desired state; raises PlanError listing every problem.
+
+    Returns ``{"providers": [...], "combos": plan, "client_keys": [...], "resilience": dict,
+    "combo_defaults": dict}``.
+    """
+    errors = []
+    providers = []
+    for index, raw in enumerate(params.get("providers") or []):
+        name = raw.get("name")
+        where = f"provider {name!r}" if name else f"providers[{index}]"
+        kind = raw.get("type") or "openai-compatible"
+        if kind not in PROVIDER_TYPES:
+            errors.append(f"{where}: type {kind!r} is unknown (one of {', '.join(PROVIDER_TYPES)})")
+            continue
+        entry = {
+            "name": name,
+            "type": kind,
+            "prefix": raw.get("prefix") or (raw.get("provider_id") if kind == "builtin" else None) or name,
+            "api_key": raw.get("api_key"),
+            "priority": raw.get("priority") if raw.get("priority") is not None else 1,
+            "models": raw.get("models") or [],
+        }
+        if kind == "openai-compatible":
+            base_url = strip_url(raw.get("base_url"))
+            if not base_url:
+                errors.append(f"{where}: base_url is required for an openai-compatible provider")
+            elif not (base_url.startswith("http://") or base_url.startswith("https://")):
+                errors.append(f"{where}: base_url {base_url!r} is not an http(s) URL")
+            api_type = raw.get("api_type") or "chat"
+            if api_type not in API_TYPES:
+                errors.append(f"{where}: api_type {api_type!r} is unknown (one of {', '.join(API_TYPES)})")
+            if raw.get("provider_id"):
+                errors.append(f"{where}: provider_id is only for type builtin")
+            entry.update(
+                {"base_url": base_url, "api_type": api_type, "display_name": raw.get("display_name") or name}
+            )
+        else:
+            if not raw.get("provider_id"):
+                errors.append(f"{where}: provider_id (the OmniRoute provider id, e.g. openai) is required for type builtin")
+            if raw.get("base_url"):
+                errors.append(f"{where}: base_url is only for type openai-compatible")
+            entry["provider_id"] = raw.get("provider_id")
+        if not entry["api_key"]:
+            errors.append(f"{where}: api_key is required (the key OmniRoute sends upstream)")
+        providers.append(entry)
+
+    builtin_seen = {}
+    for entry in providers:
+        if entry["type"] == "builtin" and entry.get("provider_id"):
+            builtin_seen.setdefault(entry["prefix"], []).append(entry["name"])
+
+    combo_config = dict(params.get("combo_config") or {})
+    errors.extend(_config_problems("combo_config", combo_config))
+    for index, combo in enumerate(params.get("combos") or []):
+        if isinstance(combo, dict):
+            errors.extend(_config_problems(f"combo {combo.get('name')!r} config", combo.get("config") or {}))
+    strategy = params.get("combo_strategy") or "priority"
+    plan = {}
+    try:
+        plan = plan_combos(
+            [{"name": p["name"], "prefix": p["prefix"], "models": p["models"]} for p in providers],
+            params.get("provider_priority") or [],
+            params.get("combos") or [],
+            params.get("failover_min_providers") if params.get("failover_min_providers") is not None else 2,
+            strategy,
+            combo_config,
+        )
+    except PlanError as exc:
+        errors.extend(exc.errors)
+
+    client_keys = []
+    seen_keys = set()
+    for index, raw in enumerate(params.get("client_keys") or []):
+        name = raw.get("name") if isinstance(raw, dict) else raw
+        if not isinstance(name, str) or not name.strip():
+            errors.append(f"client_keys[{index}]: name is required")
+            continue
+        if name in seen_keys:
+            errors.append(f"client key {name!r}: declared twice; names must be unique")
+            continue
+        seen_keys.add(name)
+        key = raw.get("key") if isinstance(raw, dict) else None
+        if key is not None and (not isinstance(key, str) or len(key) < 16):
+            errors.append(f"client key {name!r}: key must be a string of at least 16 characters")
+        client_keys.append({"name": name, "key": key})
+
+    if errors:
+        raise PlanError(errors)
+    return {
+        "providers": providers,
+        "combos": plan,
+        "client_keys": client_keys,
+        "resilience": params.get("resilience") if params.get("resilience") is not None else DEFAULT_RESILIENCE,
+        "combo_defaults": params.get("combo_defaults")
+        if params.get("combo_defaults") is not None
+        else DEFAULT_COMBO_DEFAULTS,
+    }
+
+
+def _config_problems(where, config):
+    problems = []
+    if not isinstance(config, dict):
+        return [f"{where}: must be a mapping"]
+    for key, (low, high) in _CONFIG_INT_RANGES.items():
+        if key in config:
+            value = config[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                problems.append(f"{where}: {key} must be an integer from {low} to {high}, not {value!r}")
+    if "strategy" in config and config["strategy"] not in STRATEGIES:
+        problems.append(f"{where}: strategy {config['strategy']!r} is unknown")
+    return problems
+
+
+# -------------------------------------------------------------------------------------------- live state
+def read_state(client):
+    """Everything the comparison needs, in a handful of GET calls."""
+    settings = client.get_settings()
+    return {
+        "ledger": settings.get(LEDGER_KEY) if isinstance(settings.get(LEDGER_KEY), dict) else None,
+        "nodes": client.list_provider_nodes(),
+        "connections": client.list_connections(),
+        "combos": client.list_combos(),
+        "keys": client.list_keys(),
+        "resilience": client.get_resilience(),
+        "combo_defaults": client.get_combo_defaults(),
+    }
+
+
+def empty_ledger(salt=None):
+    return {
+        "version": LEDGER_VERSION,
+        "owner": OWNER,
+        "salt": salt or secrets.token_hex(16),
+        "providers": {},
+        "combos": [],
+        "clientKeys": {},
+    }
+
+
+# ---------------------------------------------------------------------------------------------- compare
+def compute_changes(desired, live, purge=True, adopt=False):
+    """Compare desired and live state. Pure: returns a dict with
+
+    - ``actions``: ordered list of operations for :func:`apply_changes`;
+    - ``drift``: list of ``{"entity", "name", "action", "fields"}`` describing every difference;
+    - ``before`` / ``after``: masked views for the diff;
+    - ``ledger``: the ownership record to store at the end (``ledger_pre``: the one to store first);
+    - ``errors``: conflicts that forbid any change (the caller fails before applying anything).
+    """
+    ledger = copy.deepcopy(live.get("ledger")) or empty_ledger()
+    ledger.setdefault("providers", {})
+    ledger.setdefault("combos", [])
+    ledger.setdefault("clientKeys", {})
+    salt = ledger.get("salt") or secrets.token_hex(16)
+    ledger["salt"] = salt
+    managed_providers = ledger["providers"]
+    managed_combos = set(ledger["combos"])
+    managed_keys = ledger["clientKeys"]
+
+    errors, actions, drift = [], [], []
+    before = {"providers": {}, "combos": {}, "client_keys": {}}
+    after = {"providers": {}, "combos": {}, "client_keys": {}}
+    new_ledger = {
+        "version": LEDGER_VERSION,
+        "owner": OWNER,
+        "salt": salt,
+        "providers": {},
+        "combos": [],
+        "clientKeys": {},
+    }
+
+    nodes = [n for n in live.get("nodes") or [] if isinstance(n, dict)]
+    connections = [c for c in live.get("connections") or [] if isinstance(c, dict)]
+    nodes_by_prefix = {}
+    for node in nodes:
+        nodes_by_prefix.setdefault(node.get("prefix"), []).append(node)
+
+    def node_connection(node_id, name):
+        conns = [c for c in connections if c.get("provider") == node_id]
+        named = [c for c in conns if c.get("name") == name]
+        return (named or conns or [None])[0]
+
+    # ------------------------------------------------------------------ providers
+    for provider in desired["providers"]:
+        name = provider["name"]
+        record = managed_providers.get(name)
+        is_managed = bool(record) and record.get("type", provider["type"]) == provider["type"]
+        key_fp = fingerprint(salt, "provider", name, provider["api_key"])
+        view_after = _provider_view(provider)
+        if provider["type"] == "openai-compatible":
+            candidates = nodes_by_prefix.get(provider["prefix"], [])
+            if len(candidates) > 1:
+                errors.append(
+                    f"provider {name!r}: {len(candidates)} OmniRoute provider nodes use prefix {provider['prefix']!r} "
+                    f"(ids {', '.join(n.get('id', '?') for n in candidates)}); delete the extra ones in the dashboard"
+                )
+                continue
+            node = candidates[0] if candidates else None
+            if node is not None and not is_managed and not adopt:
+                errors.append(
+                    f"provider {name!r}: a provider node with prefix {provider['prefix']!r} (id {node.get('id')}) "
+                    "exists that this module did not create; delete or rename it in the dashboard, give the "
+                    "provider another name or prefix, or set adopt=true to take it over"
+                )
+                continue
+            conn = node_connection(node.get("id"), name) if node else None
+            node_body = {
+                "type": "openai-compatible",
+                "name": provider["display_name"],
+                "prefix": provider["prefix"],
+                "apiType": provider["api_type"],
+                "baseUrl": provider["base_url"],
+            }
+            conn_body = {"name": name, "apiKey": provider["api_key"], "priority": provider["priority"]}
+            if node is None:
+                actions.append({"op": "create_node", "name": name, "node": node_body, "connection": conn_body})
+                drift.append(_drift("provider", name, "create"))
+                after["providers"][name] = view_after
+            else:
+                fields = []
+                if node.get("name") != node_body["name"]:
+                    fields.append("display_name")
+                if strip_url(node.get("baseUrl")) != node_body["baseUrl"]:
+                    fields.append("base_url")
+                if (node.get("apiType") or "chat") != node_body["apiType"]:
+                    fields.append("api_type")
+                if fields:
+                    actions.append({"op": "update_node", "name": name, "id": node["id"], "node": node_body})
+                conn_fields = []
+                if conn is None:
+                    conn_fields.append("connection")
+                    actions.append(
+                        {"op": "create_connection", "name": name, "node_id": node["id"], "connection": conn_body}
+                    )
+                else:
+                    conn_fields.extend(_connection_fields(conn, conn_body, record, key_fp, is_managed))
+                    if conn_fields:
+                        actions.append(
+                            {"op": "update_connection", "name": name, "id": conn["id"], "connection": conn_body}
+                        )
+                fields.extend(conn_fields)
+                before["providers"][name] = _live_provider_view(provider, node, conn)
+                after["providers"][name] = dict(view_after, api_key=MASK_CHANGED if "api_key" in fields else MASK)
+                if fields or not is_managed:
+                    drift.append(_drift("provider", name, "update" if is_managed else "adopt", fields))
+        else:
+            matches = [
+                c for c in connections if c.get("provider") == provider["provider_id"] and c.get("name") == name
+            ]
+            conn = matches[0] if matches else None
+            if conn is not None and not is_managed and not adopt:
+                errors.append(
+                    f"provider {name!r}: a {provider['provider_id']} connection named {name!r} (id {conn.get('id')}) "
+                    "exists that this module did not create; rename or delete it in the dashboard, rename the "
+                    "provider, or set adopt=true to take it over"
+                )
+                continue
+            conn_body = {
+                "provider": provider["provider_id"],
+                "name": name,
+                "apiKey": provider["api_key"],
+                "priority": provider["priority"],
+            }
+            if conn is None:
+                actions.append({"op": "create_builtin", "name": name, "connection": conn_body})
+                drift.append(_drift("provider", name, "create"))
+                after["providers"][name] = view_after
+            else:
+                fields = _connection_fields(conn, conn_body, record, key_fp, is_managed)
+                if fields:
+                    update_body = {k: v for k, v in conn_body.items() if k != "provider"}
+                    actions.append({"op": "update_connection", "name": name, "id": conn["id"], "connection": update_body})
+                before["providers"][name] = _live_provider_view(provider, None, conn)
+                after["providers"][name] = dict(view_after, api_key=MASK_CHANGED if "api_key" in fields else MASK)
+                if fields or not is_managed:
+                    drift.append(_drift("provider", name, "update" if is_managed else "adopt", fields))
+        new_ledger["providers"][name] = {
+            "type": provider["type"],
+            "prefix": provider["prefix"],
+            "providerId": provider.get("provider_id"),
+            "keyHash": key_fp,
+        }
+
+    declared_provider_names = {p["name"] for p in desired["providers"]}
+    for name, record in sorted(managed_providers.items()):
+        if name in declared_provider_names:
+            continue
+        if not purge:
+            new_ledger["providers"][name] = record
+            continue
+        if record.get("type") == "builtin":
+            stale = [c for c in connections if c.get("provider") == record.get("providerId") and c.get("name") == name]
+            for conn in stale:
+                actions.append({"op": "delete_connection", "name": name, "id": conn["id"]})
+        else:
+            stale = nodes_by_prefix.get(record.get("prefix"), [])
+            for node in stale:
+                actions.append({"op": "delete_node", "name": name, "id": node["id"]})
+        if stale:
+            drift.append(_drift("provider", name, "delete"))
+            before["providers"][name] = {"type": record.get("type"), "prefix": record.get("prefix"), "api_key": MASK}
+
+    # --------------------------------------------------------------------- combos
+    combos_by_name = {}
+    for combo in live.get("combos") or []:
+        if isinstance(combo, dict) and combo.get("name"):
+            combos_by_name.setdefault(combo["name"], combo)
+    for name, spec in desired["combos"].items():
+        body = {"name": name, "models": list(spec["models"]), "strategy": spec["strategy"], "config": spec["config"]}
+        after["combos"][name] = {k: body[k] for k in ("models", "strategy", "config")}
+        current = combos_by_name.get(name)
+        if current is None:
+            actions.append({"op": "create_combo", "name": name, "combo": body})
+            drift.append(_drift("combo", name, "create"))
+        else:
+            is_managed = name in managed_combos
+            if not is_managed and not adopt:
+                errors.append(
+                    f"combo {name!r}: a combo of that name (id {current.get('id')}) exists that this module did not "
+                    "create; rename or delete it in the dashboard, rename the combo (models: [{id, combo}] or "
+                    "combos), or set adopt=true to take it over"
+                )
+                continue
+            live_view = {
+                "models": combo_model_strings(current),
+                "strategy": current.get("strategy") or "priority",
+                "config": current.get("config") or {},
+            }
+            before["combos"][name] = live_view
+            fields = [k for k in ("models", "strategy", "config") if live_view[k] != after["combos"][name][k]]
+            if fields:
+                actions.append({"op": "update_combo", "name": name, "id": current["id"], "combo": body})
+            if fields or not is_managed:
+                drift.append(_drift("combo", name, "update" if is_managed else "adopt", fields))
+        new_ledger["combos"].append(name)
+    for name in sorted(managed_combos - set(desired["combos"])):
+        current = combos_by_name.get(name)
+        if not purge:
+            new_ledger["combos"].append(name)
+            continue
+        if current is not None:
+            actions.append({"op": "delete_combo", "name": name, "id": current["id"]})
+            drift.append(_drift("combo", name, "delete"))
+            before["combos"][name] = {
+                "models": combo_model_strings(current),
+                "strategy": current.get("strategy") or "priority",
+                "config": current.get("config") or {},
+            }
+
+    # ---------------------------------------------------------------- client keys
+    keys_by_name = {}
+    for key in live.get("keys") or []:
+        if isinstance(key, dict) and key.get("name"):
+            keys_by_name.setdefault(key["name"], []).append(key)
+    for declared in desired["client_keys"]:
+        name = declared["name"]
+        existing = keys_by_name.get(name, [])
+        is_managed = name in managed_keys
+        record = managed_keys.get(name) or {}
+        key_fp = fingerprint(salt, "client_key", name, declared["key"]) if declared["key"] else None
+        if existing and not is_managed and not adopt:
+            errors.append(
+                f"client key {name!r}: a client key of that name exists that this module did not create; rename "
+                "or delete it in the dashboard, choose another name, or set adopt=true to take it over"
+            )
+            continue
+        after["client_keys"][name] = MASK
+        if not existing:
+            actions.append({"op": "create_key", "name": name, "key": declared["key"], "fingerprint": key_fp})
+            drift.append(_drift("client_key", name, "create"))
+            new_ledger["clientKeys"][name] = {"keyHash": key_fp}
+            continue
+        before["client_keys"][name] = MASK
+        fields = []
+        if len(existing) > 1:
+            fields.append("duplicates")
+        if key_fp is not None and record.get("keyHash") != key_fp:
+            fields.append("key")
+        if fields:
+            # A key's value cannot be read or changed in place: replace the key(s) of that name.
+            for key in existing:
+                actions.append({"op": "delete_key", "name": name, "id": key["id"]})
+            actions.append({"op": "create_key", "name": name, "key": declared["key"], "fingerprint": key_fp})
+            after["client_keys"][name] = MASK_CHANGED
+        if fields or not is_managed:
+            drift.append(_drift("client_key", name, "update" if is_managed else "adopt", fields))
+        new_ledger["clientKeys"][name] = {"keyHash": key_fp if key_fp else record.get("keyHash")}
+    declared_keys = {k["name"] for k in desired["client_keys"]}
+    for name in sorted(set(managed_keys) - declared_keys):
+        if not purge:
+            new_ledger["clientKeys"][name] = managed_keys[name]
+            continue
+        existing = keys_by_name.get(name, [])
+        for key in existing:
+            actions.append({"op": "delete_key", "name": name, "id": key["id"]})
+        if existing:
+            drift.append(_drift("client_key", name, "delete"))
+            before["client_keys"][name] = MASK
+
+    # --------------------------------------------------------------------- tuning
+    resilience = desired["resilience"] or {}
+    if resilience:
+        current = live.get("resilience") or {}
+        before["resilience"] = deep_project(current, resilience)
+        after["resilience"] = copy.deepcopy(resilience)
+        fields = deep_subset_diff(resilience, current)
+        if fields:
+            actions.append({"op": "patch_resilience", "name": "resilience", "body": resilience})
+            drift.append(_drift("resilience", "resilience", "update", fields))
+    combo_defaults = desired["combo_defaults"] or {}
+    if combo_defaults:
+        current_all = live.get("combo_defaults") or {}
+        current = current_all.get("comboDefaults") or {}
+        before["combo_defaults"] = deep_project(current, combo_defaults)
+        after["combo_defaults"] = copy.deepcopy(combo_defaults)
+        fields = deep_subset_diff(combo_defaults, current)
+        if fields:
+            # PATCH /api/settings/combo-defaults replaces comboDefaults whole: send the merged object.
+            body = {
+                "comboDefaults": deep_merge(current, combo_defaults),
+                "providerOverrides": current_all.get("providerOverrides") or {},
+            }
+            actions.append({"op": "patch_combo_defaults", "name": "combo_defaults", "body": body})
+            drift.append(_drift("combo_defaults", "combo_defaults", "update", fields))
+
+    # --------------------------------------------------------------------- ledger
+    new_ledger["combos"] = sorted(set(new_ledger["combos"]))
+    pre = copy.deepcopy(ledger)
+    pre["version"], pre["owner"] = LEDGER_VERSION, OWNER
+    for name, record in new_ledger["providers"].items():
+        # Names and ownership first; fingerprints only once the secret is really set.
+        pre["providers"].setdefault(name, dict(record, keyHash=None))
+    pre["combos"] = sorted(set(pre["combos"]) | set(new_ledger["combos"]))
+    for name, record in new_ledger["clientKeys"].items():
+        pre["clientKeys"].setdefault(name, {"keyHash": None})
+    ledger_changed = live.get("ledger") != new_ledger
+    return {
+        "actions": actions,
+        "drift": drift,
+        "before": before,
+        "after": after,
+        "ledger": new_ledger,
+        "ledger_pre": pre if pre != live.get("ledger") else None,
+        "ledger_changed": ledger_changed,
+        "errors": errors,
+    }
+
+
+def _drift(entity, name, action, fields=None):
+    return {"entity": entity, "name": name, "action": action, "fields": list(fields or [])}
+
+
+def _connection_fields(conn, body, record, key_fp, is_managed):
+    fields = []
+    if conn.get("name") != body["name"]:
+        fields.append("name")
+    if conn.get("priority") != body["priority"]:
+        fields.append("priority")
+    if conn.get("isActive") is False:
+        fields.append("is_active")
+    if not is_managed or not record or record.get("keyHash") != key_fp:
+        fields.append("api_key")
+    return fields
+
+
+def _provider_view(provider):
+    view = {"type": provider["type"], "prefix": provider["prefix"], "api_key": MASK, "priority": provider["priority"]}
+    if provider["type"] == "openai-compatible":
+        view.update(
+            {"base_url": provider["base_url"], "api_type": provider["api_type"], "display_name": provider["display_name"]}
+        )
+    else:
+        view["provider_id"] = provider["provider_id"]
+    return view
+
+
+def _live_provider_view(provider, node, conn):
+    view = {"type": provider["type"], "prefix": provider["prefix"], "api_key": MASK if conn else None}
+    view["priority"] = conn.get("priority") if conn else None
+    if node is not None:
+        view.update(
+            {
+                "base_url": strip_url(node.get("baseUrl")),
+                "api_type": node.get("apiType") or "chat",
+                "display_name": node.get("name"),
+            }
+        )
+    else:
+        view["provider_id"] = conn.get("provider") if conn else provider.get("provider_id")
+    return view
+
+
+# ------------------------------------------------------------------------------------------------ apply
+#: Order of operations: the ledger first, builtin connections (the server validates their provider ids, so a
+#: wrong id fails before anything else changed), nodes and their connections, combos, keys, tuning, then
+#: deletions, then the final ledger.
+_ORDER = (
+    "create_builtin",
+    "create_node",
+    "update_node",
+    "create_connection",
+    "update_connection",
+    "create_combo",
+    "update_combo",
+    "delete_key",
+    "create_key",
+    "patch_resilience",
+    "patch_combo_defaults",
+    "delete_combo",
+    "delete_connection",
+    "delete_node",
+)
+
+
+def ordered_actions(actions):
+    rank = {op: index for index, op in enumerate(_ORDER)}
+    # delete_key before create_key of the same name (key replacement); stable otherwise.
+    return sorted(actions, key=lambda a: rank[a["op"]])
+
+
+def apply_changes(client, changes):
+    """Carry out ``changes["actions"]``; returns ``{name: value}`` of client keys the server generated."""
+    generated = {}
+    if changes.get("ledger_pre") is not None:
+        client.import_json({"settings": {LEDGER_KEY: changes["ledger_pre"]}})
+    for action in ordered_actions(changes["actions"]):
+        op = action["op"]
+        if op == "create_builtin":
+            client.create_connection(action["connection"])
+        elif op == "create_node":
+            node = client.create_provider_node(action["node"])
+            body = dict(action["connection"], provider=node["id"])
+            client.create_connection(body)
+        elif op == "update_node":
+            client.update_provider_node(action["id"], action["node"])
+        elif op == "create_connection":
+            client.create_connection(dict(action["connection"], provider=action["node_id"]))
+        elif op == "update_connection":
+            client.update_connection(action["id"], action["connection"])
+        elif op == "create_combo":
+            client.create_combo(action["combo"])
+        elif op == "update_combo":
+            client.update_combo(action["id"], action["combo"])
+        elif op == "delete_key":
+            client.delete_key(action["id"])
+        elif op == "create_key":
+            if action["key"]:
+                # POST /api/keys always generates the value; a declared value goes in through the bulk import.
+                key_id = "omniroute-opencode-" + secrets.token_hex(8)
+                client.import_json({"apiKeys": [{"id": key_id, "name": action["name"], "key": action["key"]}]})
+            else:
+                created = client.create_key(action["name"]) or {}
+                generated[action["name"]] = created.get("key")
+        elif op == "patch_resilience":
+            client.patch_resilience(action["body"])
+        elif op == "patch_combo_defaults":
+            client.patch_combo_defaults(action["body"])
+        elif op == "delete_combo":
+            client.delete_combo(action["id"])
+        elif op == "delete_connection":
+            client.delete_connection(action["id"])
+        elif op == "delete_node":
+            client.delete_provider_node(action["id"])
+        else:  # pragma: no cover
+            raise ValueError(f"unknown action {op}")
+    if changes.get("ledger_changed"):
+        client.import_json({"settings": {LEDGER_KEY: changes["ledger"]}})
+    return generated
