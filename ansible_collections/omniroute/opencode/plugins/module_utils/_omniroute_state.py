@@ -93,6 +93,15 @@ def combo_model_strings(combo):
     return legs
 
 
+def masked_key_matches(masked, value):
+    """Whether the masked key the server lists (``sk-abcde****wxyz``: 8 characters, ``****``, the last 4) can be
+    ``value``. An unknown masking format counts as a match (it proves nothing)."""
+    if not isinstance(masked, str) or "****" not in masked or not isinstance(value, str):
+        return True
+    head, _, tail = masked.partition("****")
+    return value.startswith(head) and value.endswith(tail)
+
+
 def strip_url(url):
     return url.strip().rstrip("/") if isinstance(url, str) else url
 
@@ -477,6 +486,8 @@ def compute_changes(desired, live, purge=True, adopt=False):
             fields.append("duplicates")
         if key_fp is not None and record.get("keyHash") != key_fp:
             fields.append("key")
+        elif declared["key"] and not all(masked_key_matches(k.get("key"), declared["key"]) for k in existing):
+            fields.append("key")  # changed behind the module's back (the dashboard shows a masked form)
         if fields:
             # A key's value cannot be read or changed in place: replace the key(s) of that name.
             for key in existing:
@@ -651,7 +662,14 @@ def apply_changes(client, changes):
                 client.import_json({"apiKeys": [{"id": key_id, "name": action["name"], "key": action["key"]}]})
             else:
                 created = client.create_key(action["name"]) or {}
-                generated[action["name"]] = created.get("key")
+                value = created.get("key")
+                generated[action["name"]] = value
+                if value:
+                    # Remember the generated value's fingerprint: declaring that same value later is no change.
+                    ledger = changes["ledger"]
+                    ledger["clientKeys"][action["name"]] = {
+                        "keyHash": fingerprint(ledger["salt"], "client_key", action["name"], value)
+                    }
         elif op == "patch_resilience":
             client.patch_resilience(action["body"])
         elif op == "patch_combo_defaults":
