@@ -50,6 +50,11 @@ HOSTS = [
         "opencode_client_users": [{"name": "erin", "xdg_config_home": "~/.xdg"}, "frank"],
         "opencode_client_api_key": "",
         "opencode_client_api_key_env": "OMNIROUTE_API_KEY",
+        # The role installs opencode-ai itself here, offline from the npm cache the controller's
+        # install filled (the hosts have no route out), and verifies with that binary.
+        "opencode_client_install": True,
+        "opencode_client_npm_extra_args": ["--offline"],
+        "opencode_client_binary": "",
     }),
     Host("h4", ["gina", "hank"], groups={"developers": ["gina", "hank"]}, hostvars={
         "opencode_client_managed_config": True,
@@ -111,6 +116,8 @@ def build_fleet():
         inv = json.loads(fl.inventory.read_text())
         for name, hv in inv["all"]["children"]["opencode_clients"]["hosts"].items():
             hv.setdefault("opencode_client_users", fl.hosts[name].users)
+            if hv.get("opencode_client_install"):
+                hv["opencode_client_npm_prefix"] = str(fl.hosts[name].root / "npm")
         fl.inventory.write_text(json.dumps(inv, indent=2))
         yield fl
     finally:
@@ -159,6 +166,12 @@ def test_converge_configures_every_user(fleet):
     st = managed.stat()
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o640)
     assert json.loads(managed.read_text())["provider"]["omniroute"]["options"]["baseURL"] == EXPECTED_URL
+    # h3 got opencode-ai from the role's own npm install, and verified with it.
+    prefix = fleet.hosts["h3"].root / "npm"
+    assert json.loads((prefix / "lib" / "node_modules" / "opencode-ai" / "package.json").read_text())["version"] == \
+        "1.18.33"
+    assert os.access(prefix / "bin" / "opencode", os.X_OK)
+    assert re.search(r"Install the pinned opencode-ai with npm\] \*+\nchanged: \[h3\]", result.stdout)
     # Nobody else got a managed file.
     assert not (fleet.hosts["h1"].root / "etc" / "opencode").exists()
 

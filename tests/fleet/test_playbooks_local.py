@@ -1,0 +1,158 @@
+"""The site and drift playbooks on local-connection hosts (every file under a temp dir).
+
+Covers what the SSH fleet test does not: check mode on a host where nothing is configured yet,
+inputs fed from the proxy host's variables (and hand-set ones winning), a file that cannot be
+parsed showing up as 'failed' in the drift report, state=absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.fleet import parse_recap
+
+SECRET = "sk-local-secret-5be1e0"
+PROXY_KEY = "sk-from-the-proxy-9a8b7c"
+
+
+def _inventory(tmp_path: pathlib.Path, clients: dict, group_vars: dict | None = None, proxy: bool = True):
+    hosts = {}
+    for name, hv in clients.items():
+        base = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                "opencode_client_users": [{"name": "root", "xdg_config_home": str(tmp_path / name / "config")}]}
+        base.update(hv)
+        (tmp_path / name).mkdir(exist_ok=True)
+        hosts[name] = base
+    inv = {"all": {"children": {"opencode_clients": {"hosts": hosts, "vars": group_vars or {}}}}}
+    if proxy:
+        # A proxy host outside the omniroute_proxy group (so the site playbook does not deploy
+        # OmniRoute here) carrying what the proxy role exposes after it ran.
+        inv["all"]["hosts"] = {"proxyhost": {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "omniroute_proxy_base_url": "http://proxy.test:20128/v1",
+            "omniroute_proxy_client_key": PROXY_KEY,
+            "omniroute_proxy_combos": ["combo-a", "combo-b"]}}
+    path = tmp_path / "inventory.json"
+    path.write_text(json.dumps(inv))
+    return path
+
+
+def _play(name, inventory, *args):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
+               ANSIBLE_GATHERING="explicit", ANSIBLE_LOCALHOST_WARNING="0")
+    proc = subprocess.run([shutil.which("ansible-playbook"), f"omniroute.opencode.{name}", "-i", str(inventory),
+                           *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                          timeout=300, cwd=inventory.parent)
+    assert SECRET not in proc.stdout and PROXY_KEY not in proc.stdout, "a key was printed"
+    return proc, parse_recap(proc.stdout)
+
+
+def _files(root: pathlib.Path):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _entry(tmp_path, host):
+    return json.loads((tmp_path / host / "config" / "opencode" / "opencode.json").read_text())["provider"]["omniroute"]
+
+
+def test_check_mode_on_an_unconfigured_host_writes_nothing(tmp_path):
+    managed = tmp_path / "c1" / "etc" / "opencode" / "opencode.json"
+    inv = _inventory(tmp_path, {"c1": {"opencode_client_managed_config": True,
+                                       "opencode_client_managed_path": str(managed)}},
+                     {"opencode_client_base_url": "http://omniroute.test:20128/", "opencode_client_api_key": SECRET},
+                     proxy=False)
+    before = _files(tmp_path)
+    proc, recap = _play("site", inv, "--check", "--diff")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert recap["c1"]["changed"] > 0 and recap["c1"]["failed"] == 0
+    assert _files(tmp_path) == before
+
+    report_path = tmp_path / "report.json"
+    proc, _ = _play("drift", inv, "-e", f"opencode_drift_report_path={report_path}")
+    assert proc.returncode != 0
+    assert _files(tmp_path) == sorted(before + ["report.json"])
+    files = json.loads(report_path.read_text())["hosts"]["c1"]["files"]
+    by_scope = {e["scope"]: e for e in files}
+    assert by_scope["user"]["drift"][:2] == ["config_dir", "file_missing"]
+    assert "entry_missing" in by_scope["user"]["drift"]
+    assert by_scope["managed"]["path"] == str(managed) and "file_missing" in by_scope["managed"]["drift"]
+
+
+def test_site_takes_the_inputs_from_the_proxy_unless_set_by_hand(tmp_path):
+    inv = _inventory(tmp_path, {
+        "c1": {},
+        "c2": {"opencode_client_base_url": "http://hand.test:1", "opencode_client_models": ["hand-model"]},
+        "c3": {"opencode_client_api_key_env": "OMNIROUTE_KEY"},
+    }, {"opencode_site_proxy_host": "proxyhost"})
+    proc, recap = _play("site", inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    c1, c2, c3 = (_entry(tmp_path, h) for h in ("c1", "c2", "c3"))
+    assert c1["options"] == {"baseURL": "http://proxy.test:20128/v1", "apiKey": PROXY_KEY}
+    assert sorted(c1["models"]) == ["combo-a", "combo-b"]
+    assert c2["options"] == {"baseURL": "http://hand.test:1/v1", "apiKey": PROXY_KEY}
+    assert list(c2["models"]) == ["hand-model"]
+    assert "apiKey" not in c3["options"] and c3["env"] == ["OMNIROUTE_KEY"]
+    path = tmp_path / "c1" / "config" / "opencode" / "opencode.json"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+
+    proc, recap = _play("site", inv)
+    assert proc.returncode == 0 and all(c["changed"] == 0 for c in recap.values()), recap
+
+
+def test_drift_reports_an_unparsable_file_as_failed(tmp_path):
+    inv = _inventory(tmp_path, {"c1": {}, "c2": {}}, {"opencode_site_proxy_host": "proxyhost"})
+    proc, _ = _play("site", inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    broken = tmp_path / "c1" / "config" / "opencode" / "opencode.json"
+    broken.write_text('{\n  "provider": {\n    "omniroute": [}\n')
+    report_path = tmp_path / "report.json"
+    proc, _ = _play("drift", inv, "-e", f"opencode_drift_report_path={report_path}")
+    assert proc.returncode != 0
+    report = json.loads(report_path.read_text())
+    assert report["hosts"]["c1"]["status"] == "failed"
+    assert str(broken) in report["hosts"]["c1"]["msg"] and "line 3" in report["hosts"]["c1"]["msg"]
+    assert report["hosts"]["c2"]["status"] == "in_sync"
+    assert broken.read_text() == '{\n  "provider": {\n    "omniroute": [}\n'
+    # Report only: exit 0 although the fleet is not in sync.
+    proc, _ = _play("drift", inv, "-e", f"opencode_drift_report_path={report_path}", "-e", "opencode_drift_fail=false")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    # A converge fails that host with the file, line and column, and leaves the file alone.
+    proc, recap = _play("site", inv)
+    assert proc.returncode != 0 and recap["c1"]["failed"] == 1 and recap["c2"]["failed"] == 0
+    assert str(broken) in proc.stdout
+    assert broken.read_text() == '{\n  "provider": {\n    "omniroute": [}\n'
+
+
+def test_state_absent_removes_only_the_entry(tmp_path):
+    inv = _inventory(tmp_path, {"c1": {}}, {"opencode_site_proxy_host": "proxyhost"})
+    cfg = tmp_path / "c1" / "config" / "opencode"
+    cfg.mkdir(parents=True)
+    (cfg / "opencode.json").write_text('{\n  // mine\n  "theme": "opencode"\n}\n')
+    proc, _ = _play("site", inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    proc, recap = _play("site", inv, "-e", "opencode_client_state=absent")
+    assert proc.returncode == 0 and recap["c1"]["changed"] > 0, proc.stdout[-4000:]
+    text = (cfg / "opencode.json").read_text()
+    assert "omniroute" not in text and "// mine" in text and '"theme": "opencode"' in text
+    proc, recap = _play("site", inv, "-e", "opencode_client_state=absent")
+    assert proc.returncode == 0 and recap["c1"]["changed"] == 0, proc.stdout[-4000:]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"opencode_client_base_url": ""}, "needs opencode_client_base_url"),
+    ({"opencode_client_users": ["no-such-user-xyz"]}, "'no-such-user-xyz' does not exist"),
+])
+def test_bad_inputs_fail_clearly(tmp_path, bad, message):
+    inv = _inventory(tmp_path, {"c1": bad}, {"opencode_client_base_url": "http://h:1", "opencode_client_api_key": SECRET},
+                     proxy=False)
+    proc, recap = _play("site", inv)
+    assert proc.returncode != 0 and recap["c1"]["failed"] == 1
+    assert message in proc.stdout, proc.stdout[-3000:]
