@@ -144,8 +144,14 @@ def _imports(path):
             yield node.module.split(".")[0], node.lineno
 
 
+def _local_names():
+    """Modules of the collection itself (a fallback `import _sibling` for tests is not third-party)."""
+    return {path.stem for path in (COLLECTION_DIR / "plugins").rglob("*.py")}
+
+
 def _third_party(name):
-    return name not in sys.stdlib_module_names and name not in {"ansible", "ansible_collections", "__future__"}
+    return (name not in sys.stdlib_module_names and name not in {"ansible", "ansible_collections", "__future__"}
+            and name not in _local_names())
 
 
 def test_declared_python_deps_match_controller_imports():

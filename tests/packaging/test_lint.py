@@ -4,6 +4,7 @@ The configuration is the repository's .ansible-lint: no rule skipped except var-
 whose intent (role variables carry the role's prefix) test_role_variables_carry_the_role_prefix
 enforces with the prefixes of the collection's public interface.
 """
+import os
 import re
 
 import pytest
@@ -22,6 +23,8 @@ def lint_targets():
     for name in ("roles", "playbooks", "changelogs"):
         if (COLLECTION_DIR / name).is_dir() and any((COLLECTION_DIR / name).iterdir()):
             targets.append(name)
+    # The playbook the install checks run from installed copies is held to the same standard.
+    targets.append(os.path.relpath(REPO_ROOT / "tests" / "packaging" / "playbooks", COLLECTION_DIR))
     return targets
 
 
