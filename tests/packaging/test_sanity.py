@@ -9,11 +9,10 @@ import sys
 
 import pytest
 
-from tests.support.packaging import REPO_ROOT, ansible_env, describe, run
-
-pytestmark = pytest.mark.slow  # cold run builds ~10 venvs
+from tests.support.packaging import COLLECTION_DIR, REPO_ROOT, ansible_env, describe, run
 
 
+@pytest.mark.slow  # cold run builds ~10 venvs (about a minute); warm about 10 s
 def test_ansible_test_sanity_passes():
     env = ansible_env()
     proc = run([REPO_ROOT / "scripts" / "ansible-test-bootstrap.sh", "sanity"], env=env, timeout=1800)
@@ -28,3 +27,13 @@ def test_ansible_test_sanity_passes():
         f"sanity tests skipped for lack of {missing}: add them to scripts/system-packages.txt\n"
         + describe(proc))
     assert "Skipping sanity test" not in output, describe(proc)
+
+
+def test_sanity_ignores_are_justified():
+    """tests/sanity/ignore-*.txt may silence a sanity finding only with a reason on the same line."""
+    unjustified = []
+    for path in sorted((COLLECTION_DIR / "tests" / "sanity").glob("ignore-*.txt")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip() and not line.lstrip().startswith("#") and not re.search(r"\s#\s*\S", line):
+                unjustified.append(f"{path.relative_to(COLLECTION_DIR)}:{number}: {line}")
+    assert not unjustified, "sanity ignores without a `# reason`:\n" + "\n".join(unjustified)
