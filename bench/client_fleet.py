@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Benchmark: the client role over a simulated fleet, against ansible.builtin.template.
+
+    source scripts/bootstrap.sh && python bench/client_fleet.py [--hosts 100] [--users 3]
+        [--settings-hosts 40] [--ssh-hosts 5] [--skip-settings] [--skip-ssh]
+
+Part 1 (the baseline in the same run): N local-connection hosts, each with its own homes under a
+temp dir (the bench runs in a private mount namespace where three bench users exist and /home is
+a temp dir; each host's users get their own XDG_CONFIG_HOME below that host's directory). Four
+ansible-playbook runs: the role on fresh hosts, the role again (steady state), then a play with
+ansible.builtin.file + ansible.builtin.template writing the same files with the same content,
+owner and mode (first and steady). Reported per host: wall time and CPU (with a local connection the
+"controller" CPU includes the module processes, which run on the same machine).
+
+Part 2: ansible.cfg settings on the role's steady state (forks, pipelining, fact gathering) on a
+smaller local fleet, and (Part 3) ControlPersist and pipelining over real SSH on a small fleet of
+sshd hosts in network namespaces (tests/support/fleet.py).
+
+Results: bench/results/client_fleet.json and a table on stdout. Ratios are against the template
+baseline / the default setting measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+RESULTS = REPO / "bench" / "results"
+MARK = "OMNIROUTE_BENCH_IN_NS"
+USERS = ["benchalice", "benchbob", "benchcarol", "benchdan", "bencherin"]
+BASE_URL = "http://omniroute.bench:20128"
+MODELS = ["combo-default", "combo-fast", "combo-reasoning"]
+SECRET = "sk-bench-0000000000"
+
+TEMPLATE = """{
+  "$schema": "https://opencode.ai/config.json",
+  "provider": {
+    "omniroute": {
+      "npm": "@ai-sdk/openai-compatible",
+      "name": "OmniRoute",
+      "options": {
+        "baseURL": "{{ opencode_client_base_url | omniroute.opencode.normalize_base_url }}",
+        "apiKey": "{{ opencode_client_api_key }}"
+      },
+      "models": {
+{% for m in opencode_client_models %}
+        "{{ m }}": {"name": "{{ m }}"}{{ "," if not loop.last else "" }}
+{% endfor %}
+      }
+    }
+  }
+}
+"""
+
+ROLE_PLAY = """---
+- name: Client role
+  hosts: opencode_clients
+  gather_facts: "{{ bench_gather | default(false) }}"
+  roles:
+    - role: omniroute.opencode.client
+"""
+
+TEMPLATE_PLAY = """---
+- name: Same files with ansible.builtin.template
+  hosts: opencode_clients
+  gather_facts: "{{ bench_gather | default(false) }}"
+  tasks:
+    - name: Config directories
+      ansible.builtin.file:
+        path: "{{ item.xdg_config_home }}/opencode"
+        state: directory
+        owner: "{{ item.name }}"
+        group: "{{ item.name }}"
+        mode: "0700"
+      loop: "{{ opencode_client_users }}"
+    - name: Config files
+      ansible.builtin.template:
+        src: opencode.json.j2
+        dest: "{{ item.xdg_config_home }}/opencode/opencode.json"
+        owner: "{{ item.name }}"
+        group: "{{ item.name }}"
+        mode: "0600"
+      loop: "{{ opencode_client_users }}"
+      no_log: true
+"""
+
+
+def reexec_in_mount_namespace():
+    """Run this script again in a private mount namespace with the bench users and a temp /home."""
+    if os.environ.get(MARK):
+        return
+    if os.geteuid() != 0:
+        sys.exit("the bench needs root (it makes a private mount namespace with its own users)")
+    env = dict(os.environ, **{MARK: "1"})
+    os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", "--", sys.executable,
+                           *sys.argv], env)
+
+
+def setup_namespace(work: pathlib.Path, users: list[str]):
+    etc = work / "etc"
+    etc.mkdir()
+    for name in ("passwd", "group"):
+        shutil.copy2(f"/etc/{name}", etc / name)
+    home = work / "home"
+    home.mkdir()
+    with open(etc / "passwd", "a") as pw, open(etc / "group", "a") as gr:
+        for i, user in enumerate(users):
+            uid = 32001 + i
+            pw.write(f"{user}:x:{uid}:{uid}::/home/{user}:/bin/sh\n")
+            gr.write(f"{user}:x:{uid}:\n")
+            (home / user).mkdir()
+            os.chown(home / user, uid, uid)
+    for name in ("passwd", "group"):
+        subprocess.run(["mount", "--bind", str(etc / name), f"/etc/{name}"], check=True)
+    subprocess.run(["mount", "--bind", str(home), "/home"], check=True)
+
+
+def make_fleet(work: pathlib.Path, name: str, hosts: int, users: list[str]) -> pathlib.Path:
+    """An inventory of local hosts, each with its own directory per user (its XDG_CONFIG_HOME)."""
+    root = work / name
+    inv_hosts = {}
+    for h in range(hosts):
+        host = f"{name}{h:03d}"
+        entries = []
+        for user in users:
+            d = root / host / user
+            d.mkdir(parents=True)
+            os.chown(d, *(_ids(user)))
+            entries.append({"name": user, "xdg_config_home": str(d / "config")})
+        inv_hosts[host] = {"opencode_client_users": entries}
+    inventory = {"all": {"children": {"opencode_clients": {
+        "hosts": inv_hosts,
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                 "opencode_client_base_url": BASE_URL, "opencode_client_api_key": SECRET,
+                 "opencode_client_models": MODELS}}}}}
+    path = work / f"{name}.json"
+    path.write_text(json.dumps(inventory))
+    return path
+
+
+def _ids(user):
+    import pwd
+    pw = pwd.getpwnam(user)
+    return pw.pw_uid, pw.pw_gid
+
+
+def run(work: pathlib.Path, playbook: pathlib.Path, inventory: pathlib.Path, hosts: int, cfg: dict,
+        extra: list[str] | None = None, runner: list[str] | None = None, env_extra: dict | None = None) -> dict:
+    lines = ["[defaults]"] + [f"{k} = {v}" for k, v in cfg.get("defaults", {}).items()]
+    lines += ["[ssh_connection]"] + [f"{k} = {v}" for k, v in cfg.get("ssh_connection", {}).items()]
+    cfg_path = work / "ansible.cfg"
+    cfg_path.write_text("\n".join(lines) + "\n")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(cfg_path), ANSIBLE_NOCOLOR="1")
+    env.update(env_extra or {})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([*(runner or []), shutil.which("ansible-playbook"), str(playbook), "-i", str(inventory),
+                           *(extra or [])], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                          cwd=playbook.parent)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        print(proc.stdout[-5000:])
+        raise SystemExit(f"ansible-playbook failed ({playbook.name}, {cfg})")
+    from tests.support.fleet import parse_recap
+    recap = parse_recap(proc.stdout)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "wall_per_host_ms": round(1000 * wall / hosts, 1),
+            "cpu_per_host_ms": round(1000 * cpu / hosts, 1),
+            "changed_hosts": sum(1 for c in recap.values() if c.get("changed")), "hosts": len(recap)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=100)
+    parser.add_argument("--users", type=int, default=3, choices=range(1, len(USERS) + 1))
+    parser.add_argument("--forks", type=int, default=10)
+    parser.add_argument("--settings-hosts", type=int, default=40)
+    parser.add_argument("--ssh-hosts", type=int, default=5)
+    parser.add_argument("--skip-settings", action="store_true")
+    parser.add_argument("--skip-ssh", action="store_true")
+    args = parser.parse_args()
+    reexec_in_mount_namespace()
+
+    users = USERS[:args.users]
+    work = pathlib.Path(tempfile.mkdtemp(prefix="omniroute-bench-"))
+    results = {"hosts": args.hosts, "users_per_host": args.users, "forks": args.forks, "cpus": os.cpu_count()}
+    try:
+        setup_namespace(work, users)
+        (work / "opencode.json.j2").write_text(TEMPLATE)
+        role_pb = work / "role.yml"
+        role_pb.write_text(ROLE_PLAY)
+        tpl_pb = work / "template.yml"
+        tpl_pb.write_text(TEMPLATE_PLAY)
+        base_cfg = {"defaults": {"forks": args.forks, "gathering": "explicit", "interpreter_python": sys.executable},
+                    "ssh_connection": {"pipelining": "True"}}
+
+        # Part 1: role vs template, first run and steady state, same hosts count and files.
+        role_inv = make_fleet(work, "role", args.hosts, users)
+        tpl_inv = make_fleet(work, "tpl", args.hosts, users)
+        part1 = {}
+        for label, pb, inv in (("role", role_pb, role_inv), ("template", tpl_pb, tpl_inv)):
+            part1[f"{label}_first"] = run(work, pb, inv, args.hosts, base_cfg)
+            part1[f"{label}_steady"] = run(work, pb, inv, args.hosts, base_cfg)
+            print(label, part1[f"{label}_first"], part1[f"{label}_steady"], flush=True)
+        assert part1["role_first"]["changed_hosts"] == args.hosts and part1["role_steady"]["changed_hosts"] == 0
+        assert part1["template_steady"]["changed_hosts"] == 0
+        for phase in ("first", "steady"):
+            for metric in ("wall_s", "cpu_s"):
+                part1[f"ratio_{phase}_{metric}"] = round(part1[f"role_{phase}"][metric] /
+                                                         part1[f"template_{phase}"][metric], 2)
+        results["role_vs_template"] = part1
+
+        # Part 2: ansible.cfg settings on the role's steady state (local connection).
+        if not args.skip_settings:
+            n = args.settings_hosts
+            inv = make_fleet(work, "set", n, users)
+            run(work, role_pb, inv, n, base_cfg)  # converge once
+            variants = {
+                "default_forks5_pipelining": {"forks": 5},
+                f"forks{args.forks}": {},
+                "forks20": {"forks": 20},
+                "forks40": {"forks": 40},
+                "no_pipelining": {"pipelining": "False"},
+                "gather_facts": {"gather": True},
+            }
+            part2 = {}
+            for label, change in variants.items():
+                cfg = json.loads(json.dumps(base_cfg))
+                if "forks" in change:
+                    cfg["defaults"]["forks"] = change["forks"]
+                if "pipelining" in change:
+                    cfg["ssh_connection"]["pipelining"] = change["pipelining"]
+                extra = ["-e", "bench_gather=true"] if change.get("gather") else []
+                part2[label] = run(work, role_pb, inv, n, cfg, extra)
+                print("settings", label, part2[label], flush=True)
+            ref = part2[f"forks{args.forks}"]
+            for label, res in part2.items():
+                res["wall_ratio"] = round(res["wall_s"] / ref["wall_s"], 2)
+                res["cpu_ratio"] = round(res["cpu_s"] / ref["cpu_s"], 2)
+            results["settings_local"] = {"hosts": n, "reference": f"forks{args.forks} with pipelining", **part2}
+
+        # Part 3: over real SSH (sshd hosts in network namespaces): ControlPersist and pipelining.
+        if not args.skip_ssh:
+            results["settings_ssh"] = ssh_settings(work, args, role_pb)
+    finally:
+        subprocess.run(["umount", "/home"], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "client_fleet.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    print(f"written to {out}")
+
+
+def ssh_settings(work: pathlib.Path, args, role_pb: pathlib.Path) -> dict:
+    from tests.support.fleet import Fleet, Host
+
+    names = USERS[:args.users]
+    fleet = Fleet([Host(f"s{i}", list(names)) for i in range(1, args.ssh_hosts + 1)], tag=f"ocb{os.getpid() % 10000}")
+    try:
+        fleet.start()
+        inv_path = fleet.write_inventory({"opencode_client_base_url": BASE_URL, "opencode_client_api_key": SECRET,
+                                          "opencode_client_models": MODELS})
+        inv = json.loads(inv_path.read_text())
+        for hv in inv["all"]["children"]["opencode_clients"]["hosts"].values():
+            hv["opencode_client_users"] = names
+        inv_path.write_text(json.dumps(inv))
+        ssh_common = (f"-o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile={fleet.known_hosts} "
+                      f"-o StrictHostKeyChecking=yes")
+        runner = ["ip", "netns", "exec", fleet.ctl_netns]
+        n = len(fleet.hosts)
+
+        def cfg(persist: bool, pipelining: bool):
+            cp = "-o ControlMaster=auto -o ControlPersist=60s" if persist else "-o ControlMaster=no"
+            return {"defaults": {"forks": args.forks, "gathering": "explicit", "host_key_checking": "True",
+                                 "private_key_file": str(fleet.key)},
+                    "ssh_connection": {"pipelining": str(pipelining), "ssh_args": f"{cp} {ssh_common}",
+                                       "control_path_dir": str(fleet.control_dir)}}
+
+        run(work, role_pb, inv_path, n, cfg(True, True), runner=runner)  # converge
+        out = {"hosts": n}
+        for label, persist, pipe in (("controlpersist_pipelining", True, True),
+                                     ("controlpersist_no_pipelining", True, False),
+                                     ("no_controlpersist_pipelining", False, True),
+                                     ("no_controlpersist_no_pipelining", False, False)):
+            fleet.close_control_masters()
+            out[label] = run(work, role_pb, inv_path, n, cfg(persist, pipe), runner=runner)
+            print("ssh", label, out[label], flush=True)
+        ref = out["controlpersist_pipelining"]
+        for label, res in out.items():
+            if isinstance(res, dict):
+                res["wall_ratio"] = round(res["wall_s"] / ref["wall_s"], 2)
+        return out
+    finally:
+        fleet.stop()
+
+
+if __name__ == "__main__":
+    main()
