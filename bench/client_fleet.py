@@ -2,7 +2,7 @@
 """Benchmark: the client role over a simulated fleet, against ansible.builtin.template.
 
     source scripts/bootstrap.sh && python bench/client_fleet.py [--hosts 100] [--users 3]
-        [--settings-hosts 40] [--ssh-hosts 5] [--skip-settings] [--skip-ssh]
+        [--settings-hosts 30] [--ssh-hosts 5] [--skip-settings] [--skip-ssh]
 
 Part 1 (the baseline in the same run): N local-connection hosts, each with its own homes under a
 temp dir (the bench runs in a private mount namespace where three bench users exist and /home is
@@ -157,6 +157,7 @@ def _ids(user):
 def run(work: pathlib.Path, playbook: pathlib.Path, inventory: pathlib.Path, hosts: int, cfg: dict,
         extra: list[str] | None = None, runner: list[str] | None = None, env_extra: dict | None = None) -> dict:
     lines = ["[defaults]"] + [f"{k} = {v}" for k, v in cfg.get("defaults", {}).items()]
+    lines += ["[connection]"] + [f"{k} = {v}" for k, v in cfg.get("connection", {}).items()]
     lines += ["[ssh_connection]"] + [f"{k} = {v}" for k, v in cfg.get("ssh_connection", {}).items()]
     cfg_path = work / "ansible.cfg"
     cfg_path.write_text("\n".join(lines) + "\n")
@@ -185,7 +186,7 @@ def main():
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--users", type=int, default=3, choices=range(1, len(USERS) + 1))
     parser.add_argument("--forks", type=int, default=10)
-    parser.add_argument("--settings-hosts", type=int, default=40)
+    parser.add_argument("--settings-hosts", type=int, default=30)
     parser.add_argument("--ssh-hosts", type=int, default=5)
     parser.add_argument("--skip-settings", action="store_true")
     parser.add_argument("--skip-ssh", action="store_true")
@@ -203,7 +204,7 @@ def main():
         tpl_pb = work / "template.yml"
         tpl_pb.write_text(TEMPLATE_PLAY)
         base_cfg = {"defaults": {"forks": args.forks, "gathering": "explicit", "interpreter_python": sys.executable},
-                    "ssh_connection": {"pipelining": "True"}}
+                    "connection": {"pipelining": "True"}}
 
         # Part 1: role vs template, first run and steady state, same hosts count and files.
         role_inv = make_fleet(work, "role", args.hosts, users)
@@ -240,7 +241,7 @@ def main():
                 if "forks" in change:
                     cfg["defaults"]["forks"] = change["forks"]
                 if "pipelining" in change:
-                    cfg["ssh_connection"]["pipelining"] = change["pipelining"]
+                    cfg["connection"]["pipelining"] = change["pipelining"]
                 extra = ["-e", "bench_gather=true"] if change.get("gather") else []
                 part2[label] = run(work, role_pb, inv, n, cfg, extra)
                 print("settings", label, part2[label], flush=True)
@@ -286,6 +287,7 @@ def ssh_settings(work: pathlib.Path, args, role_pb: pathlib.Path) -> dict:
             cp = "-o ControlMaster=auto -o ControlPersist=60s" if persist else "-o ControlMaster=no"
             return {"defaults": {"forks": args.forks, "gathering": "explicit", "host_key_checking": "True",
                                  "private_key_file": str(fleet.key)},
+                    "connection": {"pipelining": str(pipelining)},
                     "ssh_connection": {"pipelining": str(pipelining), "ssh_args": f"{cp} {ssh_common}",
                                        "control_path_dir": str(fleet.control_dir)}}
 
