@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) omniroute.opencode contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The schema check: OpenCode's pinned config schema, on the controller (needs jsonschema)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+from ansible.errors import AnsibleError
+
+try:
+    import jsonschema
+    from referencing import Registry, Resource
+    HAS_JSONSCHEMA = True
+except ImportError:  # reported when the check runs
+    HAS_JSONSCHEMA = False
+
+OPENCODE_VERSION = "1.18.33"
+SCHEMA_FILE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "schemas", "opencode-%s.config.schema.json" % OPENCODE_VERSION)
+# The schema refers to models.dev for the "model" fields; offline, a model reference is a string.
+_MODELS_DEV = "https://models.dev/model-schema.json"
+_MODELS_DEV_STAND_IN = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "$defs": {"Model": {"type": "string"}}}
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(definition):
+    if not HAS_JSONSCHEMA:
+        raise AnsibleError("omniroute.opencode needs the Python packages jsonschema and referencing on the "
+                           "controller: pip install jsonschema")
+    with open(SCHEMA_FILE, encoding="utf-8") as handle:
+        schema = json.load(handle)
+    if definition:
+        schema = dict(schema, **{"$ref": "#/$defs/%s" % definition})
+    registry = Registry().with_resource(_MODELS_DEV, Resource.from_contents(_MODELS_DEV_STAND_IN))
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _describe(error):
+    """A message naming the place and the rule, never the value (it may be a secret)."""
+    where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    if error.validator in ("additionalProperties", "required"):
+        return "%s: %s" % (where, error.message)
+    if error.validator == "type":
+        return "%s: must be of type %s" % (where, error.validator_value)
+    if error.validator in ("enum", "const"):
+        return "%s: is not one of the allowed values" % where
+    if error.validator in ("anyOf", "oneOf"):
+        return "%s: does not match any allowed form" % where
+    return "%s: violates %r" % (where, error.validator)
+
+
+def provider_entry_errors(entry):
+    """Schema errors of one provider entry, as messages with their place."""
+    errors = sorted(_validator("ProviderConfig").iter_errors(entry), key=lambda e: list(e.absolute_path))
+    return [_describe(error) for error in errors]
+
+
+def config_errors(config, skip=None):
+    """Schema errors of a whole config, leaving out those under the path ``skip`` (a tuple of keys)."""
+    skip = list(skip or ())
+    messages = []
+    for error in sorted(_validator(None).iter_errors(config), key=lambda e: list(e.absolute_path)):
+        if skip and list(error.absolute_path)[:len(skip)] == skip:
+            continue
+        messages.append(_describe(error))
+    return messages
