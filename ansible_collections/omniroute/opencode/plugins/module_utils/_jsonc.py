@@ -194,7 +194,7 @@ def parse(text, descend=("provider",)):
     if pos == len(cleaned):
         return Document(text, {}, None, trailing)
     if not cleaned.startswith("{", pos):
-        value, _ = _scan_value(text, cleaned, pos)
+        value = _scan_value(text, cleaned, pos)[0]
         raise _error(text, pos, "the top level is %s, expected an object" % describe_kind(value))
     value, root = _walk_object(text, cleaned, pos, frozenset(descend))
     rest = _WS.match(cleaned, root.end).end()
@@ -205,7 +205,7 @@ def parse(text, descend=("provider",)):
 
 def loads(text):
     """The data of a JSONC text (any top level), for callers that need no spans."""
-    cleaned, _ = _clean(text)
+    cleaned = _clean(text)[0]
     if cleaned.startswith(BOM):
         cleaned = " " + cleaned[1:]
     pos = _WS.match(cleaned).end()

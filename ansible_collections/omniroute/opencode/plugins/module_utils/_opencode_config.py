@@ -247,4 +247,3 @@ def mask_secrets(config):
             provider = dict(provider, options=dict(provider["options"], apiKey=MASK))
         masked[name] = provider
     return dict(config, provider=masked)
-

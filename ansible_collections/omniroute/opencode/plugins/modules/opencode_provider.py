@@ -25,16 +25,25 @@ description:
     not an object fails the task with the file, line and column; the file stays byte for byte.
   - The managed host needs only the Python standard library.
 author:
-  - omniroute.opencode contributors
+  - omniroute.opencode maintainers (@omniroute)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
+  # Short names, as ansible.builtin.copy has them: with the FQCN form validate-modules (2.21)
+  # lost the descriptions of the sub-fragments.
+  - action_common_attributes
+  - action_common_attributes.actiongroups
+  - action_common_attributes.files
+  - action_common_attributes.flow
   - ansible.builtin.backup
   - ansible.builtin.files
   - omniroute.opencode.opencode_entry
 attributes:
   action:
     support: full
+    details: Validates the entry against the OpenCode schema on the controller before the module runs.
+  action_group:
+    support: full
+    membership:
+      - omniroute.opencode.opencode
   async:
     support: none
   bypass_host_loop:
@@ -157,6 +166,7 @@ backup_file:
 import errno
 import json
 import os
+import pwd
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -239,7 +249,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    path = params["path"] or resolve_config_path(os.path.expanduser("~"), os.environ)
+    # Without a path: the connecting (or become) user's own config.
+    path = params["path"] or resolve_config_path(os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir, os.environ)
     real_path = os.path.realpath(path)
     present = params["state"] == "present"
     result = dict(changed=False, path=path, drift=[], models_missing_ids=[], models_unexpected_ids=[])
