@@ -16,7 +16,7 @@ description:
   - Invalid input (duplicate provider names, a priority naming an unknown provider, a model that normalizes to
     nothing valid, a bad explicit combo) is an error listing every problem.
 author:
-  - omniroute.opencode contributors
+  - omniroute.opencode maintainers (@omniroute)
 options:
   _input:
     description:
@@ -53,9 +53,9 @@ EXAMPLES = r"""
   # omniroute_combo_plan == {"claude-sonnet-4-5": ["bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
   #                                                "openrouter/anthropic/claude-sonnet-4-5"]}
 
-- name: Just the names
+- name: Just the names (the models OpenCode should list)
   ansible.builtin.debug:
-    msg: "{{ omniroute_providers | omniroute.opencode.failover_combos(['bedrock']) | list | sort }}"
+    msg: "{{ omniroute_combo_plan | list | sort }}"
 """
 
 RETURN = r"""

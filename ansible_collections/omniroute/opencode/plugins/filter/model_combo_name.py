@@ -15,7 +15,7 @@ description:
     M(omniroute.opencode.omniroute_config) names its failover combos by.
   - An id that leaves nothing valid (combo names allow letters, digits, C(_), C(/), C(.) and C(-)) is an error.
 author:
-  - omniroute.opencode contributors
+  - omniroute.opencode maintainers (@omniroute)
 options:
   _input:
     description: A model id as a provider names it.

@@ -237,10 +237,10 @@ def plan_priority_combos(providers, provider_priority=None, min_providers=2, str
     plan = {}
     for combo in sorted(groups):
         legs = groups[combo]
-        if len({provider for provider, _ in legs}) < max(1, int(min_providers)):
+        if len({provider for provider, _leg in legs}) < max(1, int(min_providers)):
             continue
         plan[combo] = {
-            "models": [leg for _, leg in legs],
+            "models": [leg for _provider, leg in legs],
             "strategy": strategy,
             "config": dict(config or {}),
             "source": "priority",

@@ -129,8 +129,9 @@ class OmniRouteClient:
                 method=method,
                 path=path,
             ) from None
-        for header in resp_headers.get_all("Set-Cookie") or [] if resp_headers else []:
-            name, _, rest = header.partition("=")
+        cookies = (resp_headers.get_all("Set-Cookie") or []) if resp_headers is not None else []
+        for header in cookies:
+            name, _sep, rest = header.partition("=")
             if name.strip() == "auth_token":
                 self._cookie = "auth_token=" + rest.split(";", 1)[0]
         text = raw.decode("utf-8", errors="replace") if raw else ""

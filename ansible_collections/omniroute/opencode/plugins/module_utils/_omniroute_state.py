@@ -98,7 +98,7 @@ def masked_key_matches(masked, value):
     ``value``. An unknown masking format counts as a match (it proves nothing)."""
     if not isinstance(masked, str) or "****" not in masked or not isinstance(value, str):
         return True
-    head, _, tail = masked.partition("****")
+    head, _sep, tail = masked.partition("****")
     return value.startswith(head) and value.endswith(tail)
 
 

@@ -39,8 +39,23 @@ description:
   - Runs wherever it can reach the management API (usually the proxy host itself, or the controller with
     C(delegate_to=localhost)); needs only the Python standard library.
 extends_documentation_fragment:
+  - action_common_attributes
+  - action_common_attributes.actiongroups
+  - action_common_attributes.flow
   - omniroute.opencode.omniroute_api
 attributes:
+  action:
+    support: none
+  action_group:
+    support: full
+    membership:
+      - omniroute.opencode.omniroute
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Reads the live state, computes the full plan, reports it (diff, drift, combos) and changes nothing.
@@ -212,7 +227,7 @@ seealso:
   - plugin: omniroute.opencode.failover_combos
     plugin_type: filter
 author:
-  - omniroute.opencode contributors
+  - omniroute.opencode maintainers (@omniroute)
 """
 
 EXAMPLES = r"""
