@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 
 import pytest
@@ -64,14 +65,15 @@ def empty_live():
     }
 
 
+_IDS = itertools.count(1)
+
+
 def simulate(live, changes, generated_key="sk-generated-abcdefgh-1234"):
     """Apply ``changes`` to a live-state dict the way the server does (enough to test convergence)."""
     live = copy.deepcopy(live)
-    counter = [0]
 
     def new_id(kind):
-        counter[0] += 1
-        return f"{kind}-{counter[0]}"
+        return f"{kind}-{next(_IDS)}"
 
     for action in ordered_actions(changes["actions"]):
         op = action["op"]
@@ -334,3 +336,73 @@ def test_unreachable_server_error_says_what_to_do():
     with pytest.raises(OmniRouteUnreachable) as err:
         client.wait_healthy(0.5, interval=0.1)
     assert "unreachable" in str(err.value) and "wait_timeout" in str(err.value)
+
+
+def test_renamed_provider_with_its_prefix_kept_is_the_same_node():
+    live = simulate(empty_live(), compute_changes(build_desired(params()), empty_live()))
+    renamed = params(provider_priority=["bad", "fine"])
+    renamed["providers"][1].update(name="fine", prefix="good")
+    changes = compute_changes(build_desired(renamed), live)
+    assert not changes["errors"]
+    ops = {(a["op"], a["name"]) for a in changes["actions"]}
+    assert ("update_connection", "fine") in ops
+    assert not any(op.startswith("delete") or op.startswith("create") for op, _ in ops), ops
+    after = simulate(live, changes)
+    assert compute_changes(build_desired(renamed), after)["actions"] == []
+
+
+def test_provider_type_change_removes_the_old_entry():
+    live = simulate(empty_live(), compute_changes(build_desired(params()), empty_live()))
+    changed = params()
+    changed["providers"][0] = {"name": "bad", "type": "builtin", "provider_id": "openai", "api_key": "sk-builtin-0000",
+                               "models": ["claude-sonnet-4-5", "gpt-4o-mini"], "priority": 1}
+    changes = compute_changes(build_desired(changed), live)
+    ops = {(a["op"], a["name"]) for a in changes["actions"]}
+    assert ("create_builtin", "bad") in ops and ("delete_node", "bad") in ops
+    after = simulate(live, changes)
+    assert compute_changes(build_desired(changed), after)["actions"] == []
+
+
+# ------------------------------------------------------------------------------ convergence (property)
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+MODEL_POOL = ["claude-sonnet-4-5", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "gpt-4o-mini", "openai/gpt-4o-mini",
+              "gemini-2.5-pro"]
+
+
+@st.composite
+def declarations(draw):
+    names = draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True, max_size=4))
+    providers = []
+    for name in names:
+        builtin = draw(st.booleans())
+        entry = {"name": name, "api_key": "sk-" + name + draw(st.sampled_from(["-one-1234", "-two-5678"])),
+                 "models": draw(st.lists(st.sampled_from(MODEL_POOL), unique=True, max_size=3)), "priority": 1}
+        if builtin:
+            entry.update(type="builtin", provider_id="prov-" + name)
+        else:
+            entry.update(type="openai-compatible", base_url=draw(st.sampled_from(["http://h:1/v1", "http://h:2/v1"])),
+                         api_type="chat")
+        providers.append(entry)
+    priority = draw(st.permutations(names))
+    keys = draw(st.lists(st.sampled_from(["k1", "k2"]), unique=True, max_size=2))
+    client_keys = [{"name": k, "key": draw(st.sampled_from([None, "sk-declared-value-000" + k]))} for k in keys]
+    return params(providers=providers, provider_priority=list(priority), client_keys=client_keys,
+                  failover_min_providers=draw(st.sampled_from([1, 2])),
+                  combo_defaults=draw(st.sampled_from([{}, {"maxRetries": 0}])))
+
+
+@settings(max_examples=150, deadline=None)
+@given(declarations(), declarations())
+def test_any_declaration_converges_in_one_run_from_any_previous_one(first, second):
+    live = simulate(empty_live(), compute_changes(build_desired(first), empty_live()))
+    assert compute_changes(build_desired(first), live)["actions"] == []
+    changes = compute_changes(build_desired(second), live)
+    assert not changes["errors"], changes["errors"]
+    live = simulate(live, changes)
+    again = compute_changes(build_desired(second), live)
+    assert again["actions"] == [] and again["drift"] == [], again["drift"]
+    # only what the module manages exists (nothing stale survives a purge)
+    assert {c["name"] for c in live["combos"]} == set(build_desired(second)["combos"])
+    assert {k["name"] for k in live["keys"]} == {k["name"] for k in second["client_keys"]}

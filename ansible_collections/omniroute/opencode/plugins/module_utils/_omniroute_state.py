@@ -291,10 +291,18 @@ def compute_changes(desired, live, purge=True, adopt=False):
         return (named or conns or [None])[0]
 
     # ------------------------------------------------------------------ providers
+    # Nodes are identified by their prefix: a provider renamed with its prefix kept is still the same node.
+    managed_node_prefixes = {
+        r.get("prefix") for r in managed_providers.values() if isinstance(r, dict) and r.get("type") != "builtin"
+    }
     for provider in desired["providers"]:
         name = provider["name"]
         record = managed_providers.get(name)
         is_managed = bool(record) and record.get("type", provider["type"]) == provider["type"]
+        if provider["type"] == "openai-compatible":
+            if record and record.get("prefix") != provider["prefix"]:
+                record = None  # another node: its key fingerprint says nothing about this one
+            is_managed = is_managed and record is not None or provider["prefix"] in managed_node_prefixes
         key_fp = fingerprint(salt, "provider", name, provider["api_key"])
         view_after = _provider_view(provider)
         if provider["type"] == "openai-compatible":
@@ -391,24 +399,33 @@ def compute_changes(desired, live, purge=True, adopt=False):
             "keyHash": key_fp,
         }
 
-    declared_provider_names = {p["name"] for p in desired["providers"]}
+    declared = {p["name"]: p for p in desired["providers"]}
+    declared_node_prefixes = {p["prefix"] for p in desired["providers"] if p["type"] == "openai-compatible"}
     for name, record in sorted(managed_providers.items()):
-        if name in declared_provider_names:
+        if not isinstance(record, dict):
+            continue
+        same = declared.get(name)
+        if same is not None and same["type"] == record.get("type") and (
+            same["type"] == "builtin" or same["prefix"] == record.get("prefix")
+        ):
             continue
         if not purge:
-            new_ledger["providers"][name] = record
+            new_ledger["providers"].setdefault(name, record)
             continue
         if record.get("type") == "builtin":
             stale = [c for c in connections if c.get("provider") == record.get("providerId") and c.get("name") == name]
             for conn in stale:
                 actions.append({"op": "delete_connection", "name": name, "id": conn["id"]})
+        elif record.get("prefix") in declared_node_prefixes:
+            stale = []  # the node lives on under a declared provider (renamed, prefix kept)
         else:
             stale = nodes_by_prefix.get(record.get("prefix"), [])
             for node in stale:
                 actions.append({"op": "delete_node", "name": name, "id": node["id"]})
         if stale:
-            drift.append(_drift("provider", name, "delete"))
-            before["providers"][name] = {"type": record.get("type"), "prefix": record.get("prefix"), "api_key": MASK}
+            label = name if same is None else f"{name} (previous {record.get('type')})"
+            drift.append(_drift("provider", label, "delete"))
+            before["providers"][label] = {"type": record.get("type"), "prefix": record.get("prefix"), "api_key": MASK}
 
     # --------------------------------------------------------------------- combos
     combos_by_name = {}
