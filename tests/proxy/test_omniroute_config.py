@@ -178,6 +178,12 @@ def assert_no_secret(env: Env, text: str) -> None:
 # ------------------------------------------------------------------------------------------------ tests
 def test_create_idempotence_and_check_mode(env):
     empty = env.snapshot()
+    # plus one of OmniRoute's built-in providers (never called here: it is the last leg)
+    builtin_key = "sk-builtin-" + secrets.token_hex(8)
+    env.up_keys["openai-builtin"] = builtin_key
+    args = env.args(providers=env.providers() + [{"name": "oai", "type": "builtin", "provider_id": "openai",
+                                                   "api_key": builtin_key, "models": ["gpt-4o-mini"]}])
+    env.args = lambda **over: dict(args, **over)
     _, planned = env.run(env.args(), check=True)
     assert planned["changed"] is True
     assert set(planned["combos"]) == {"claude-sonnet-4-5", "gpt-4o-mini"}
@@ -192,7 +198,7 @@ def test_create_idempotence_and_check_mode(env):
             "bad429/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
             "good/anthropic/claude-sonnet-4-5",
         ],
-        "gpt-4o-mini": ["bad500/gpt-4o-mini", "bad429/gpt-4o-mini", "good/gpt-4o-mini"],
+        "gpt-4o-mini": ["bad500/gpt-4o-mini", "bad429/gpt-4o-mini", "good/gpt-4o-mini", "openai/gpt-4o-mini"],
     }
     assert created["combo_names"] == ["claude-sonnet-4-5", "gpt-4o-mini"]
     assert "client_key" not in created  # declared, not generated
@@ -200,6 +206,7 @@ def test_create_idempotence_and_check_mode(env):
     assert env.combos() == created["combos"]
     assert all(c["strategy"] == "priority" for c in state["combos"])
     assert sorted(n["prefix"] for n in state["nodes"]) == ["bad429", "bad500", "good"]
+    assert [c["name"] for c in state["connections"] if c["provider"] == "openai"] == ["oai"]
     assert state["resilience"]["requestQueue"]["autoEnableApiKeyProviders"] is False
     assert state["combo_defaults"]["comboDefaults"]["maxRetries"] == 0
     # the other combo defaults survive the PATCH (OmniRoute replaces comboDefaults whole)

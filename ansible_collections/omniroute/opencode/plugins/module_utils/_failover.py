@@ -131,6 +131,14 @@ def combo_name_problem(name):
 
 def normalize_providers(providers):
     """Canonical provider dicts ``{name, prefix, models: [{id, combo}]}``; raises PlanError listing all problems."""
+    result, errors = _normalize_providers(providers)
+    if errors:
+        raise PlanError(errors)
+    return result
+
+
+def _normalize_providers(providers):
+    """``(valid providers, errors)``: the providers that are valid, and what is wrong with the others."""
     errors = []
     result = []
     seen_names = {}
@@ -187,9 +195,7 @@ def normalize_providers(providers):
                     continue
             models.append(entry)
         result.append({"name": name, "prefix": prefix, "models": models})
-    if errors:
-        raise PlanError(errors)
-    return result
+    return result, errors
 
 
 def order_providers(providers, provider_priority):
@@ -283,12 +289,14 @@ def plan_combos(
 ):
     """The whole combo plan: priority combos from the providers, then explicit ``combos`` (which win on a name
     clash with a generated combo). Validates everything and raises PlanError listing every problem."""
-    errors = []
+    # Go on with the valid providers after a problem, so that one run reports every problem.
+    canonical, errors = _normalize_providers(providers)
+    plan = {}
     try:
-        canonical = normalize_providers(providers)
+        order_providers(canonical, provider_priority)
+        plan = plan_priority_combos(canonical, provider_priority, min_providers, strategy, config)
     except PlanError as exc:
-        raise PlanError(exc.errors) from None
-    plan = plan_priority_combos(canonical, provider_priority, min_providers, strategy, config)
+        errors.extend(exc.errors)
     seen = {}
     for index, raw in enumerate(combos or []):
         if not isinstance(raw, dict):
