@@ -214,6 +214,7 @@ def test_drift_report_names_exactly_the_drift(fleet):
     assert _snapshot(fleet) == before, "check mode wrote something"
 
     report = json.loads(report_path.read_text())
+    print(result.stdout[result.stdout.find("TASK [Show the drift summary]"):])  # shown with -s / on failure
     statuses = {name: rec["status"] for name, rec in report["hosts"].items()}
     assert statuses == {"h1": "drift", "h2": "drift", "h3": "in_sync", "h4": "in_sync", "h5": "in_sync",
                         "h6": "unreachable"}, statuses

@@ -156,3 +156,19 @@ def test_bad_inputs_fail_clearly(tmp_path, bad, message):
     proc, recap = _play("site", inv)
     assert proc.returncode != 0 and recap["c1"]["failed"] == 1
     assert message in proc.stdout, proc.stdout[-3000:]
+
+
+def test_managed_config_instead_of_user_files(tmp_path):
+    managed = tmp_path / "c1" / "etc" / "opencode" / "opencode.json"
+    inv = _inventory(tmp_path, {"c1": {"opencode_client_managed_config": True, "opencode_client_user_config": False,
+                                       "opencode_client_managed_path": str(managed),
+                                       "opencode_client_api_key_env": "OMNIROUTE_KEY"}},
+                     {"opencode_client_base_url": "http://h:1"}, proxy=False)
+    proc, recap = _play("site", inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert not (tmp_path / "c1" / "config").exists()
+    entry = json.loads(managed.read_text())["provider"]["omniroute"]
+    assert entry["options"] == {"baseURL": "http://h:1/v1"} and entry["env"] == ["OMNIROUTE_KEY"]
+    assert oct(managed.stat().st_mode & 0o777) == "0o644"  # no key in it: world-readable like OpenCode needs
+    proc, recap = _play("site", inv)
+    assert proc.returncode == 0 and recap["c1"]["changed"] == 0, proc.stdout[-4000:]
