@@ -155,8 +155,8 @@ def drift_report(hostvars, targets, report_var="opencode_client_report",
             for e in drifted:
                 if e.get("failed"):
                     continue
-                lines.append("DRIFT       %s %s %s: %s" % (host, e.get("user"), e.get("path") or "-",
-                                                          _describe(e)))
+                lines.append("DRIFT       %s %s %s: %s"
+                             % (host, e.get("user"), e.get("path") or "-", _describe(e)))
             if record["status"] == "in_sync":
                 lines.append("IN SYNC     %s (%d file%s)" % (host, len(files), "" if len(files) == 1 else "s"))
         counts[record["status"]] += 1

@@ -20,7 +20,9 @@ description:
     P(omniroute.opencode.client#role).
   - Needs only the Python standard library on the target.
 author:
-  - omniroute.opencode maintainers
+  - omniroute.opencode maintainers (@omniroute)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   users:
     description:
@@ -34,7 +36,7 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Never changes anything.
+    details: Never changes anything.
   diff_mode:
     support: none
   platform:
