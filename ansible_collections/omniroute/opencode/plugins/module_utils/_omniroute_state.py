@@ -21,10 +21,11 @@ import copy
 import hashlib
 import secrets
 
-try:  # relative import inside Ansible; plain import when tests load the file from the checkout
-    from ._failover import PlanError, plan_combos, STRATEGIES
-except ImportError:  # pragma: no cover
-    from _failover import PlanError, plan_combos, STRATEGIES  # type: ignore
+from ansible_collections.omniroute.opencode.plugins.module_utils._failover import (
+    STRATEGIES,
+    PlanError,
+    plan_combos,
+)
 
 LEDGER_KEY = "omnirouteOpencodeManaged"
 LEDGER_VERSION = 1
