@@ -4,7 +4,18 @@
 # comments (diff, key masked), a second run that changes nothing, and check mode catching a
 # file that drifted. Sets itself up on a fresh machine (venv, packages); leaves the sandbox
 # in $SANDBOX_DIR (default: a new temp dir) for you to look at.
+#
+# --full: the whole product on this machine instead. Stand-in upstreams on 127.0.0.1 (one answering
+# 500, one 429, one healthy), `ansible-playbook omniroute.opencode.site` deploying OmniRoute in podman
+# (image built from npm, cached) with the failing upstreams first and configuring three sandbox
+# machines, the real OpenCode answering through the failover, then `omniroute.opencode.drift` in
+# sync, after a hand edit, and after converging. Stops what it started; secrets are random, never shown.
 set -euo pipefail
+case "${1:-}" in
+  "") mode=default ;;
+  --full) mode=full ;;
+  *) echo "usage: $0 [--full]" >&2; exit 2 ;;
+esac
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/bootstrap.sh
 export SANDBOX_DIR="${SANDBOX_DIR:-$(mktemp -d /tmp/omniroute-opencode-sandbox.XXXXXX)}"
@@ -13,6 +24,11 @@ export ANSIBLE_NOCOLOR="${ANSIBLE_NOCOLOR:-}"
 playbooks=examples/sandbox
 inventory="$playbooks/inventory.yml"
 step() { printf '\n=== %s\n' "$*"; }
+
+if [ "$mode" = full ]; then
+  source examples/sandbox/full.sh
+  exit 0
+fi
 
 step "Sandbox fleet in $SANDBOX_DIR: seeding the developers' own files"
 ansible-playbook -i "$inventory" "$playbooks/seed.yml" >/dev/null
