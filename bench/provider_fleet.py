@@ -37,7 +37,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_confi
     plan,
 )
 
-KEY = "sk-bench-not-a-real-key"
+KEY = "bench-not-a-real-key"
 MODELS = ["claude-sonnet-4-5", "gpt-5", "gemini-3-flash"]
 HAND_WRITTEN = """// my laptop
 {

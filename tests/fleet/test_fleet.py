@@ -23,7 +23,7 @@ from tests.support.opencode import opencode_binary
 
 pytestmark = pytest.mark.slow
 
-SECRET = "sk-fleet-secret-7f3a9c21d0"
+SECRET = "fleet-test-secret-7f3a9c21d0"
 BASE_URL = f"http://{CONTROLLER_ADDR}:20128"
 EXPECTED_URL = BASE_URL + "/v1"
 MODELS = ["fleet-default", "fleet-fast", "fleet-reasoning"]

@@ -19,7 +19,7 @@ import pytest
 from tests.support.fleet import parse_recap
 
 SECRET = "sk-local-secret-5be1e0"
-PROXY_KEY = "sk-from-the-proxy-9a8b7c"
+PROXY_KEY = "test-from-the-proxy-9a8b7c"
 
 
 def _inventory(tmp_path: pathlib.Path, clients: dict, group_vars: dict | None = None, proxy: bool = True):

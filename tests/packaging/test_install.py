@@ -116,7 +116,7 @@ def test_galaxy_install_lists_the_collection(galaxy_install):
         assert dependency in found, f"dependency {dependency} not installed: {found}"
 
 
-SECRET = "sk-packaging-not-a-secret"  # the key from_install.yml writes; must never be printed
+SECRET = "packaging-not-a-secret-key"  # the key from_install.yml writes; must never be printed
 
 
 def run_playbooks(bindir, env, work_dir):

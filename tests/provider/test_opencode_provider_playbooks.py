@@ -17,7 +17,7 @@ import pytest
 from tests.support.ansible import run_tasks
 from tests.support.opencode import load_config
 
-SECRET = "sk-omniroute-test-7f3a9c2e1b"
+SECRET = "test-omniroute-key-7f3a9c2e1b"
 MODELS = ["claude-sonnet-4-5", "gpt-5"]
 
 COMMENTED = """// Team laptop config, hand written

@@ -68,7 +68,7 @@ def empty_live():
 _IDS = itertools.count(1)
 
 
-def simulate(live, changes, generated_key="sk-generated-abcdefgh-1234"):
+def simulate(live, changes, generated_key="gen-generated-abcdefgh-1234"):
     """Apply ``changes`` to a live-state dict the way the server does (enough to test convergence)."""
     live = copy.deepcopy(live)
 
@@ -242,9 +242,9 @@ def test_hand_changed_node_and_resilience_are_drift():
 def test_generated_client_key_then_declared_same_value_is_no_change():
     p = params(client_keys=[{"name": "opencode", "key": None}])
     changes = compute_changes(build_desired(p), empty_live())
-    live = simulate(empty_live(), changes, generated_key="sk-generated-value-0001")
+    live = simulate(empty_live(), changes, generated_key="gen-generated-value-0001")
     assert compute_changes(build_desired(p), live)["actions"] == []
-    declared = params(client_keys=[{"name": "opencode", "key": "sk-generated-value-0001"}])
+    declared = params(client_keys=[{"name": "opencode", "key": "gen-generated-value-0001"}])
     assert compute_changes(build_desired(declared), live)["actions"] == []
     other = params(client_keys=[{"name": "opencode", "key": "sk-another-value-0002"}])
     ops = [a["op"] for a in compute_changes(build_desired(other), live)["actions"]]
