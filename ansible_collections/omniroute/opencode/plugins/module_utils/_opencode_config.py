@@ -115,12 +115,12 @@ def resolve_config_path(home, environ):
 class Plan:
     """What a run would do to one file: the splices on its text and what they mean."""
 
-    def __init__(self, before, edits, drift, before_value, after_value):
+    def __init__(self, before, edits, drift, current, after_value):
         self.before = before
         self.edits = edits
         self.after = apply_edits(before, edits)
         self.drift = drift
-        self.before_value = before_value
+        self.current = current  # the managed entry as the file had it, or None
         self.after_value = after_value
 
     @property
@@ -148,10 +148,10 @@ def plan(text, provider_id, entry, exists=True):
 
     if entry is None:
         if current is None:
-            return Plan(text, [], drift, config, config)
+            return Plan(text, [], drift, current, config)
         after_config = dict(config, provider={k: v for k, v in providers.items() if k != provider_id})
         edits = remove_member(doc, provider_node, provider_node.find(provider_id)[-1])
-        return Plan(text, edits, drift + ["entry_present"], config, after_config)
+        return Plan(text, edits, drift + ["entry_present"], current, after_config)
 
     schema_missing = "$schema" not in config
     if schema_missing:
@@ -163,11 +163,11 @@ def plan(text, provider_id, entry, exists=True):
 
     layout = Layout.of(doc)
     if doc.root is None:
-        return Plan(text, [(0, len(text), _fresh(after_config, layout, text))], drift, config, after_config)
+        return Plan(text, [(0, len(text), _fresh(after_config, layout, text))], drift, current, after_config)
     edits = []
     if schema_missing and not doc.root.members:
         members = [("$schema", SCHEMA_URL), ("provider", {provider_id: entry})]
-        return Plan(text, insert_members(doc, doc.root, members, layout), drift, config, after_config)
+        return Plan(text, insert_members(doc, doc.root, members, layout), drift, current, after_config)
     if schema_missing:
         edits += insert_members(doc, doc.root, [("$schema", SCHEMA_URL)], layout, first=True)
     if providers is None:
@@ -176,7 +176,7 @@ def plan(text, provider_id, entry, exists=True):
         edits += insert_members(doc, provider_node, [(provider_id, entry)], layout)
     elif current != entry:
         edits += replace_value(doc, provider_node.find(provider_id)[-1], entry, layout)
-    return Plan(text, edits, drift, config, after_config)
+    return Plan(text, edits, drift, current, after_config)
 
 
 def _fresh(config, layout, original):
@@ -197,13 +197,13 @@ def entry_drift(current, entry):
         codes.append("base_url")
         if has_stale_v1(current_url):
             codes.append("base_url_stale_v1")
-    current_models = current.get("models") if isinstance(current.get("models"), dict) else {}
-    wanted_models = entry["models"]
-    if set(wanted_models) - set(current_models):
+    missing, unexpected = missing_and_unexpected_models(current, entry)
+    if missing:
         codes.append("models_missing")
-    if set(current_models) - set(wanted_models):
+    if unexpected:
         codes.append("models_unexpected")
-    if any(current_models[m] != wanted_models[m] for m in set(current_models) & set(wanted_models)):
+    current_models = current.get("models") if isinstance(current.get("models"), dict) else {}
+    if any(current_models[m] != model for m, model in entry["models"].items() if m in current_models):
         codes.append("models_changed")
     if current_options.get("apiKey") != entry["options"].get("apiKey") or current.get("env") != entry.get("env"):
         codes.append("credentials")

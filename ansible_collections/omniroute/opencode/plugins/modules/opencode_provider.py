@@ -269,17 +269,13 @@ def main():
         if not exists and not present:
             module.exit_json(**result)
         change = plan(text or "", params["provider_id"], entry, exists)
-        current = None
-        if exists:
-            # The parsed entry before the change, for the model lists in the result.
-            current = _provider(change.before_value, params["provider_id"])
     except JsoncError as exc:
         fail("line %d, column %d: %s; the file was left as it was" % (exc.line, exc.column, exc.reason))
     except ConfigError as exc:
         fail("%s; the file was left as it was" % exc)
 
     if present:
-        result["models_missing_ids"], result["models_unexpected_ids"] = missing_and_unexpected_models(current, entry)
+        result["models_missing_ids"], result["models_unexpected_ids"] = missing_and_unexpected_models(change.current, entry)
     drift = list(change.drift)
 
     file_args = module.load_file_common_arguments(params, path=real_path)
@@ -321,11 +317,6 @@ def main():
     # For the action plugin's schema warnings on the controller; it removes this key.
     result["_document"] = mask_secrets(change.after_value)
     module.exit_json(**result)
-
-
-def _provider(config, provider_id):
-    providers = config.get("provider") if isinstance(config, dict) else None
-    return providers.get(provider_id) if isinstance(providers, dict) else None
 
 
 if __name__ == "__main__":
