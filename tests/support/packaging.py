@@ -151,7 +151,7 @@ def copy_source_tree(destination: pathlib.Path) -> pathlib.Path:
 
 
 def python_for_venvs() -> str:
-    """The Python the test venv was made from (>= 3.12: ansible-core 2.20+ needs it)."""
+    """The Python the test venv was made from (the packaging tests build their venvs with the same one)."""
     base = pathlib.Path(getattr(sys, "_base_executable", sys.executable))
     return str(base if base.exists() else sys.executable)
 
