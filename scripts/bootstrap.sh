@@ -3,8 +3,8 @@
 # puts the venv first on PATH and the checkout on ANSIBLE_COLLECTIONS_PATH. Idempotent: a warm run
 # takes a second or two.
 #
-# The interpreter: $OMNIROUTE_OPENCODE_PYTHON when set, else the newest python3.N found on PATH
-# (python3.13, python3.12, ...), else `python3`. Python 3.11 is enough: pip then picks the newest
+# The interpreter: $OMNIROUTE_OPENCODE_PYTHON when set, else the newest Python >= 3.11 found (on
+# PATH, or held by pyenv when it is installed). Python 3.11 is enough: pip then picks the newest
 # ansible-core that the interpreter supports (2.19 on 3.11, 2.20+ on 3.12 and later).
 # The venv: $OMNIROUTE_OPENCODE_VENV, else .venv in the checkout.
 set -euo pipefail
@@ -13,22 +13,31 @@ VENV="${OMNIROUTE_OPENCODE_VENV:-$REPO_ROOT/.venv}"
 export OMNIROUTE_OPENCODE_CACHE="${OMNIROUTE_OPENCODE_CACHE:-$HOME/.cache/omniroute-opencode}"
 mkdir -p "$OMNIROUTE_OPENCODE_CACHE"
 
-# Prints the command of the newest Python >= 3.11 on PATH (python3.N before plain python3).
+# Prints the newest Python >= 3.11 among the python3.N and python3 commands on PATH and, when
+# pyenv is installed, the versions pyenv holds (asked of pyenv, not guessed from paths).
 newest_python() {
-  local minor candidate
-  for minor in 15 14 13 12 11; do
-    candidate="python3.$minor"
+  local candidate best="" best_version=0 version
+  while read -r candidate; do
     # pyenv shims exist for versions that are not selected: ask the interpreter itself.
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys' >/dev/null 2>&1; then
-      echo "$candidate"; return 0
+    version="$("$candidate" -c 'import sys; print(sys.version_info[0] * 100 + sys.version_info[1])' 2>/dev/null)" || continue
+    if [ "$version" -ge 311 ] && [ "$version" -gt "$best_version" ]; then
+      best="$candidate"; best_version="$version"
     fi
-  done
-  if command -v python3 >/dev/null 2>&1 \
-      && python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
-    echo python3; return 0
+  done < <(
+    for candidate in python3.15 python3.14 python3.13 python3.12 python3.11 python3; do
+      command -v "$candidate" 2>/dev/null || true
+    done
+    if command -v pyenv >/dev/null 2>&1; then
+      for version in $(pyenv versions --bare --skip-aliases 2>/dev/null); do
+        echo "$(pyenv root)/versions/$version/bin/python3"
+      done
+    fi
+  )
+  if [ -z "$best" ]; then
+    echo "bootstrap: no Python >= 3.11 found (install python3, 3.11 or newer)" >&2
+    return 1
   fi
-  echo "bootstrap: no Python >= 3.11 on PATH (install python3, 3.11 or newer)" >&2
-  return 1
+  echo "$best"
 }
 
 python_bin="${OMNIROUTE_OPENCODE_PYTHON:-$(newest_python)}"
@@ -42,7 +51,7 @@ if [ ! -f "$stamp" ]; then
   fi
   [ -x "$VENV/bin/python" ] || "$python_bin" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet "$REPO_ROOT[test]"
+  "$VENV/bin/python" -m pip install --quiet "${REPO_ROOT}[test]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
