@@ -205,7 +205,7 @@ def drift_report(hostvars, targets, report_var="opencode_client_report",
     clients = set(targets or []) if clients is None else set(clients)
     proxies = set(proxies or [])
     hosts, lines = {}, []
-    counts = dict.fromkeys(STATUSES, 0)
+    counts = {status: 0 for status in STATUSES}
     totals = {"files": 0, "files_not_in_sync": 0, "proxy_entities": 0, "proxy_entities_not_in_sync": 0}
     for host in targets or []:
         hv = hostvars[host] if host in hostvars else {}
