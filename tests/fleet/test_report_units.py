@@ -262,7 +262,8 @@ def test_unreachable_proxy_api_is_never_in_sync():
     # The API did not answer the role's health wait, or the module could not connect: unreachable, not failed.
     for failure in ({"msg": "Status code was -1: Connection refused", "action": "ansible.builtin.uri",
                      "url": "http://127.0.0.1:1/api/monitoring/health"},
-                    {"msg": "cannot reach OmniRoute", "action": "omniroute.opencode.omniroute_config", "status": None}):
+                    {"msg": "cannot reach OmniRoute", "action": "omniroute.opencode.omniroute_config", "status": None},
+                    {"msg": "cannot reach OmniRoute", "action": "omniroute.opencode.omniroute_config", "status": "None"}):
         report = drift_report({"p": {"_opencode_drift_proxy_error": failure}}, ["p"], proxies=["p"], clients=[])
         assert report["hosts"]["p"]["status"] == "unreachable", failure
     # A wrong admin password is a failure of the check, not an unreachable API.

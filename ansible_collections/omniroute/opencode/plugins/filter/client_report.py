@@ -151,7 +151,9 @@ def _proxy_failure_entity(failure):
     msg = str(_get(failure, "msg") or failure)
     action = str(_get(failure, "action") or "")
     status = _get(failure, "status", "none given")
-    unreachable = action.endswith("uri") or (action.endswith("omniroute_config") and status is None)
+    # omniroute_config gives status None when it could not connect (a template may have made that a string).
+    no_http_status = status is None or str(status) in ("", "None")
+    unreachable = action.endswith("uri") or (action.endswith("omniroute_config") and no_http_status)
     kind = "api" if unreachable else "proxy"
     return {"entity": kind, "name": str(_get(failure, "url") or ("OmniRoute API" if unreachable else "role")),
             "status": "unreachable" if unreachable else "failed",
