@@ -77,13 +77,17 @@ def test_full_mode_answers_through_the_failover_and_catches_drift(tmp_path):
     assert "bad429: chat completion model=gpt-4o-mini stream=True -> 429" in seen, seen
     assert seen[-1] == "good: chat completion model=gpt-4o-mini stream=True -> 200", seen
 
-    assert "3 hosts: 3 in sync, 0 drifted" in section(out, "Drift playbook (check mode)")
+    # The drift playbook checks the proxy (localhost) and the three machines.
+    in_sync = section(out, "Drift playbook (check mode)")
+    assert "4 hosts: 4 in sync, 0 drifted" in in_sync and re.search(r"^IN SYNC +localhost \(\d+ proxy entities\)",
+                                                                      in_sync, re.M), in_sync
     drift = section(out, "Drift playbook again")
     assert re.search(r"^DRIFT +dev-bob \S+ .*/dev-bob/\.config/opencode/opencode\.json: base_url: ", drift, re.M), drift
-    assert "3 hosts: 2 in sync, 1 drifted" in drift and "exit code 2" in drift
-    assert "host(s) drifted" in (sandbox / "logs" / "drift-2.log").read_text()  # the playbook's own failure
+    assert "4 hosts: 3 in sync, 1 drifted" in drift and "exit code 2" in drift
+    # the playbook's own failure
+    assert "Action failed: 4 hosts: 3 in sync, 1 drifted" in (sandbox / "logs" / "drift-2.log").read_text()
     converge = section(out, "Converge")
-    assert recap_changed(converge)["dev-bob"] == 1 and "3 in sync, 0 drifted" in converge
+    assert recap_changed(converge)["dev-bob"] == 1 and "4 in sync, 0 drifted" in converge
     bob = json.loads((sandbox / "dev-bob" / ".config" / "opencode" / "opencode.json").read_text())
     assert bob["provider"]["omniroute"]["options"]["baseURL"].endswith("/v1")
     assert not bob["provider"]["omniroute"]["options"]["baseURL"].endswith("/v1/v1")

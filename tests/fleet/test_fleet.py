@@ -220,7 +220,8 @@ def test_drift_report_names_exactly_the_drift(fleet):
                         "h6": "unreachable"}, statuses
     assert report["drift"] is True
     assert report["summary"] == {"hosts": 6, "in_sync": 3, "drifted": 2, "unreachable": 1, "failed": 0,
-                                 "files": 11, "files_not_in_sync": 3}, report["summary"]
+                                 "files": 11, "files_not_in_sync": 3, "proxy_entities": 0,
+                                 "proxy_entities_not_in_sync": 0}, report["summary"]
     drifted = {(host, e["user"]): e for host, rec in report["hosts"].items() for e in rec["files"] if e["drift"]}
     assert set(drifted) == {("h1", "alice"), ("h1", "bob"), ("h2", "alice")}, drifted
     assert set(drifted["h1", "alice"]["drift"]) == {"base_url", "base_url_stale_v1"}
@@ -238,6 +239,13 @@ def test_drift_report_names_exactly_the_drift(fleet):
     assert re.search(r"DRIFT\s+h2 alice \S+: models_missing: models missing \(fleet-fast\)", out)
     assert re.search(r"UNREACHABLE h6", out)
     assert "6 hosts: 3 in sync, 2 drifted, 1 unreachable, 0 failed" in out
+
+    # A --limit to the unreachable host alone still reports it, and fails.
+    result, _ = _play(fleet, "drift", "--limit", "h6", "-e", f"opencode_drift_report_path={report_path}")
+    assert result.returncode != 0, result.stdout[-3000:]
+    report = json.loads(report_path.read_text())
+    assert {name: rec["status"] for name, rec in report["hosts"].items()} == {"h6": "unreachable"}
+    assert "1 hosts: 0 in sync, 0 drifted, 1 unreachable, 0 failed" in result.stdout
 
 
 def test_converge_repairs_the_drift(fleet):

@@ -172,3 +172,31 @@ def test_managed_config_instead_of_user_files(tmp_path):
     assert oct(managed.stat().st_mode & 0o777) == "0o644"  # no key in it: world-readable like OpenCode needs
     proc, recap = _play("site", inv)
     assert proc.returncode == 0 and recap["c1"]["changed"] == 0, proc.stdout[-4000:]
+
+
+def test_drift_under_limit_reports_exactly_the_hosts_it_covers(tmp_path):
+    """--limit must never hide drift: the report and the exit code hold for whatever subset a run covers,
+    with any pattern, and with an inventory that has no localhost."""
+    inv = _inventory(tmp_path, {"c1": {}, "c2": {}, "c3": {}}, {"opencode_site_proxy_host": "proxyhost"})
+    assert "localhost" not in inv.read_text()
+    proc, _ = _play("site", inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    drifted = tmp_path / "c1" / "config" / "opencode" / "opencode.json"
+    drifted.write_text(drifted.read_text().replace("http://proxy.test:20128/v1", "http://wrong.test:1/v1"))
+    report_path = tmp_path / "report.json"
+    for limit, covered in (("c1", ["c1"]),                 # the case the issue reports: one drifted host
+                           ("c2", ["c2"]),                 # one host in sync: exit 0, and still a report
+                           ("~c[13]", ["c1", "c3"]),       # a regex
+                           ("opencode_clients:!c2", ["c1", "c3"])):  # a group minus a host
+        proc, _ = _play("drift", inv, "--limit", limit, "-e", f"opencode_drift_report_path={report_path}")
+        report = json.loads(report_path.read_text())
+        report_path.unlink()
+        assert sorted(report["hosts"]) == covered, (limit, proc.stdout[-3000:])
+        expect_drift = "c1" in covered
+        assert report["drift"] is expect_drift, limit
+        assert (proc.returncode != 0) is expect_drift, (limit, proc.stdout[-3000:])
+        assert ("DRIFT       c1 root %s: base_url: wrong base URL" % drifted in proc.stdout) is expect_drift
+        for host in covered:
+            assert report["hosts"][host]["status"] == ("drift" if host == "c1" else "in_sync"), limit
+        assert f"{len(covered)} hosts: {len(covered) - expect_drift} in sync, {int(expect_drift)} drifted" \
+            in proc.stdout, limit

@@ -141,7 +141,8 @@ def test_drift_report_statuses_counts_and_lines():
         "ok": "in_sync", "drift": "drift", "down": "unreachable", "broken": "failed", "crashed": "failed",
         "silent": "failed"}
     assert report["summary"] == {"hosts": 6, "in_sync": 1, "drifted": 1, "unreachable": 1, "failed": 3,
-                                 "files": 4, "files_not_in_sync": 2}
+                                 "files": 4, "files_not_in_sync": 2, "proxy_entities": 0,
+                                 "proxy_entities_not_in_sync": 0}
     assert report["drift"] is True
     assert "DRIFT       drift a /home/a/.config/opencode/opencode.json: models_missing: models missing (m2)" \
         in report["lines"]
@@ -171,3 +172,215 @@ def test_verify_problems():
     assert "timed out" in client_verify_problems([_debug_result("c", 124)])[0]
     assert "no provider 'omniroute'" in client_verify_problems([_debug_result("d", 0, "{}")])[0]
     assert client_verify_problems([{"skipped": True}]) == []
+
+
+def test_failed_line_names_the_file_once():
+    path = "/home/c/.config/opencode/opencode.json"
+    failed = client_report_entries([{"item": {"name": "c", "config_path": path}, "failed": True,
+                                     "msg": f"{path}: line 3, column 18: value expected"}])
+    report = drift_report({"h": {"opencode_client_report": failed}}, ["h"])
+    line = next(x for x in report["lines"] if x.startswith("FAILED"))
+    assert line == f"FAILED      h c {path}: line 3, column 18: value expected"
+    assert line.count(path) == 1
+    assert report["hosts"]["h"]["msg"].count(path) == 1
+
+
+# ------------------------------------------------------------------------------------------- the proxy
+from ansible_collections.omniroute.opencode.plugins.filter.drift_formats import (  # noqa: E402
+    drift_junit_xml,
+    drift_prometheus,
+)
+from ansible_collections.omniroute.opencode.plugins.filter.proxy_report import (  # noqa: E402
+    certificate_entity,
+    container_entities,
+    proxy_report_entities,
+)
+
+RUNNING = {"name": "omniroute", "exists": True, "running": True, "declared_image": "docker.io/diegosouzapw/omniroute:3.7.9",
+           "running_image": "docker.io/diegosouzapw/omniroute:3.7.9", "changed": False}
+CONFIG_IN_SYNC = {"changed": False, "combos": {"claude-sonnet-4-5": ["a/x", "b/x"], "gpt-4o-mini": ["a/y", "b/y"]},
+                  "drift": []}
+
+
+def _proxy_config(*drift):
+    return dict(CONFIG_IN_SYNC, changed=bool(drift), drift=list(drift))
+
+
+def test_container_entity_missing_stopped_version_image():
+    assert container_entities(RUNNING)[0]["status"] == "in_sync"
+    assert container_entities(dict(RUNNING, exists=False))[0]["drift"] == ["missing"]
+    assert container_entities(dict(RUNNING, running=False))[0]["drift"] == ["stopped"]
+    version = container_entities(dict(RUNNING, running_image="diegosouzapw/omniroute:3.7.8"))[0]
+    assert version["drift"] == ["version"] and version["details"] == ["runs version 3.7.8, declared 3.7.9"]
+    other = container_entities(dict(RUNNING, running_image="localhost/omniroute:3.7.9"))[0]
+    assert other["drift"] == ["image"]
+    assert container_entities(dict(RUNNING, changed=True))[0]["drift"] == ["settings"]
+
+
+def test_proxy_entities_one_per_declared_name_and_drift_words():
+    config = _proxy_config(
+        {"entity": "combo", "name": "claude-sonnet-4-5", "action": "update", "fields": ["models"],
+         "details": ["legs reordered"]},
+        {"entity": "provider", "name": "b", "action": "create", "fields": []},
+        {"entity": "client_key", "name": "opencode", "action": "create", "fields": []},
+        {"entity": "client_key", "name": "alice", "action": "delete", "fields": []},
+        {"entity": "resilience", "name": "resilience", "action": "update",
+         "fields": ["requestQueue.autoEnableApiKeyProviders"]},
+    )
+    entities = proxy_report_entities(config, container=RUNNING, api={"unreachable": False}, providers=["a", "b"],
+                                     client_keys=["opencode"])
+    by_key = {(e["entity"], e["name"]): e for e in entities}
+    assert list(by_key) == [("container", "omniroute"), ("provider", "a"), ("provider", "b"),
+                            ("combo", "claude-sonnet-4-5"), ("combo", "gpt-4o-mini"), ("client_key", "opencode"),
+                            ("tuning", "resilience"), ("tuning", "combo_defaults"), ("client_key", "alice")]
+    assert by_key["combo", "claude-sonnet-4-5"]["details"] == ["legs reordered"]
+    assert by_key["combo", "gpt-4o-mini"]["status"] == "in_sync"
+    assert by_key["provider", "b"]["drift"] == ["missing"]
+    assert by_key["client_key", "opencode"]["drift"] == ["missing"]
+    assert by_key["client_key", "alice"]["drift"] == ["revoked_present"]
+    assert by_key["tuning", "resilience"]["drift"] == ["requestQueue.autoEnableApiKeyProviders"]
+
+    report = drift_report({"proxy1": {"omniroute_proxy_report": entities}}, ["proxy1"], proxies=["proxy1"], clients=[])
+    assert report["hosts"]["proxy1"]["status"] == "drift"
+    assert "DRIFT       proxy1 combo claude-sonnet-4-5: legs reordered" in report["lines"]
+    assert "DRIFT       proxy1 client_key opencode: declared but missing on the proxy (revoked by hand?)" \
+        in report["lines"]
+    assert report["summary"]["proxy_entities"] == 9 and report["summary"]["proxy_entities_not_in_sync"] == 5
+    assert report["lines"][-1] == ("1 hosts: 0 in sync, 1 drifted, 0 unreachable, 0 failed "
+                                   "(0 of 0 files and 5 of 9 proxy entities not in sync)")
+
+
+def test_unreachable_proxy_api_is_never_in_sync():
+    # The container does not run (check mode skipped the API comparison).
+    entities = proxy_report_entities({"skipped": True}, container=dict(RUNNING, running=False),
+                                     api={"unreachable": True, "url": "http://127.0.0.1:20128", "msg": "not running"},
+                                     providers=["a"], client_keys=["opencode"])
+    assert [(e["entity"], e["status"]) for e in entities] == [("container", "drift"), ("api", "unreachable")]
+    report = drift_report({"p": {"omniroute_proxy_report": entities}}, ["p"], proxies=["p"], clients=[])
+    assert report["hosts"]["p"]["status"] == "unreachable" and report["drift"] is True
+    assert "UNREACHABLE p api http://127.0.0.1:20128: not running" in report["lines"]
+    # The API did not answer the role's health wait, or the module could not connect: unreachable, not failed.
+    for failure in ({"msg": "Status code was -1: Connection refused", "action": "ansible.builtin.uri",
+                     "url": "http://127.0.0.1:1/api/monitoring/health"},
+                    {"msg": "cannot reach OmniRoute", "action": "omniroute.opencode.omniroute_config", "status": None},
+                    {"msg": "cannot reach OmniRoute", "action": "omniroute.opencode.omniroute_config", "status": "None"}):
+        report = drift_report({"p": {"_opencode_drift_proxy_error": failure}}, ["p"], proxies=["p"], clients=[])
+        assert report["hosts"]["p"]["status"] == "unreachable", failure
+    # A wrong admin password is a failure of the check, not an unreachable API.
+    wrong = {"msg": "rejected the admin password (HTTP 401)", "action": "omniroute.opencode.omniroute_config",
+             "status": 401}
+    report = drift_report({"p": {"_opencode_drift_proxy_error": wrong}}, ["p"], proxies=["p"], clients=[])
+    assert report["hosts"]["p"]["status"] == "failed" and "admin password" in report["hosts"]["p"]["msg"]
+    # A proxy that left no result at all is failed.
+    assert drift_report({"p": {}}, ["p"], proxies=["p"], clients=[])["hosts"]["p"]["status"] == "failed"
+
+
+def test_certificate_entity_days_to_expiry():
+    assert certificate_entity(None) == [] and certificate_entity({"name": "c"}) == []
+    ok, = certificate_entity({"name": "/etc/x.crt", "days_to_expiry": 60, "renew_days": 30})
+    assert ok["status"] == "in_sync" and ok["days_to_expiry"] == 60
+    soon, = certificate_entity({"name": "/etc/x.crt", "days_to_expiry": 30, "renew_days": 30})
+    assert soon["drift"] == ["expiring"]
+    gone, = certificate_entity({"name": "/etc/x.crt", "days_to_expiry": -2, "renew_days": 30})
+    assert gone["drift"] == ["expired"] and gone["details"] == ["expired 2 days ago"]
+
+
+# ------------------------------------------------------------------------- formats, with real parsers
+import junitparser  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+_file_entry = st.builds(
+    lambda user, drift, failed: {"user": user, "scope": "user", "path": f"/home/{user}/.config/opencode/opencode.json",
+                                 "changed": bool(drift), "drift": drift, "models_missing_ids": [],
+                                 "models_unexpected_ids": [], "failed": failed,
+                                 "msg": 'bad "quote" <tag> & \\ back' if failed else ""},
+    st.sampled_from(["alice", "bob", "ca rol"]), st.lists(st.sampled_from(["base_url", "mode"]), max_size=2,
+                                                          unique=True), st.booleans())
+_proxy_entity = st.builds(
+    lambda kind, name, status: {"entity": kind, "name": name, "status": status,
+                                "drift": [] if status == "in_sync" else ["x"], "details": ["d"], "msg": ""},
+    st.sampled_from(["combo", "provider", "client_key"]), st.sampled_from(['c"1', "c\\2", "c\n3"]),
+    st.sampled_from(["in_sync", "drift", "unreachable", "failed"]))
+_hostvars = st.dictionaries(
+    st.sampled_from(["h1", "h2", "proxy1", 'we"ird']),
+    st.one_of(st.builds(lambda files: {"opencode_client_report": files}, st.lists(_file_entry, max_size=3, unique_by=lambda e: e["user"])),
+              st.builds(lambda e: {"omniroute_proxy_report": e}, st.lists(_proxy_entity, min_size=1, max_size=3,
+                                                                       unique_by=lambda e: (e["entity"], e["name"]))),
+              st.just({"_opencode_drift_unreachable": {"msg": "ssh: Connection refused"}}),
+              st.just({"_opencode_drift_error": "boom <&>"})),
+    max_size=4)
+
+
+def _report(hostvars):
+    proxies = [h for h, hv in hostvars.items() if "omniroute_proxy_report" in hv]
+    return drift_report(hostvars, list(hostvars), proxies=proxies, clients=[h for h in hostvars if h not in proxies])
+
+
+def _expected_cases(report):
+    cases = {}
+    for host, record in report["hosts"].items():
+        for e in record["files"]:
+            cases[host, f"file {e['user']} {e['path']}"] = "error" if e["failed"] else ("failure" if e["drift"] else "ok")
+        for e in record["proxy"]:
+            cases[host, f"proxy {e['entity']} {e['name']}"] = {"in_sync": "ok", "drift": "failure"}.get(e["status"], "error")
+        if record["status"] in ("unreachable", "failed") and "error" not in {v for (h, _), v in cases.items() if h == host}:
+            cases[host, "host"] = "error"
+    return cases
+
+
+@settings(max_examples=60, deadline=None)
+@given(_hostvars)
+def test_junit_xml_parses_with_one_case_per_file_and_entity(tmp_path_factory, hostvars):
+    report = _report(hostvars)
+    path = tmp_path_factory.mktemp("junit") / "drift.xml"
+    path.write_text(drift_junit_xml(report, timestamp=1767225600))
+    xml = junitparser.JUnitXml.fromfile(str(path))
+    got = {}
+    for suite in xml:
+        assert suite.timestamp == "2026-01-01T00:00:00"
+        for case in suite:
+            results = case.result
+            kind = "ok" if not results else ("failure" if isinstance(results[0], junitparser.Failure) else "error")
+            if kind != "ok":
+                assert results[0].message  # the codes
+            got[suite.name, case.name] = kind
+            assert case.classname == suite.name
+    expected = _expected_cases(report)
+    assert got == expected
+    assert xml.tests == sum(len(list(s)) for s in xml)
+    assert xml.failures == sum(1 for s in xml for c in s if c.result and isinstance(c.result[0], junitparser.Failure))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_hostvars)
+def test_prometheus_text_parses_and_matches_the_report(hostvars):
+    report = _report(hostvars)
+    text = drift_prometheus(report, timestamp=1767225600)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    samples = {f: [(s.labels, s.value) for s in fam.samples] for f, fam in families.items()}
+    assert {fam.type for fam in families.values()} == {"gauge"}
+    assert {s["status"]: v for s, v in samples["opencode_drift_hosts"]} == {
+        "in_sync": report["summary"]["in_sync"], "drift": report["summary"]["drifted"],
+        "unreachable": report["summary"]["unreachable"], "failed": report["summary"]["failed"]}
+    for labels, value in samples["opencode_drift_host_status"]:
+        assert value == (report["hosts"][labels["host"]]["status"] == labels["status"])
+    assert {labels["host"] for labels, _ in samples["opencode_drift_host_status"]} == set(report["hosts"])
+    items = {labels["kind"]: v for labels, v in samples["opencode_drift_items_not_in_sync"]}
+    assert items == {"file": report["summary"]["files_not_in_sync"],
+                     "proxy_entity": report["summary"]["proxy_entities_not_in_sync"]}
+    assert samples["opencode_drift_last_check_timestamp_seconds"] == [({}, 1767225600.0)]
+    assert "opencode_drift_certificate_days_to_expiry" not in families  # no certificate known: no metric
+
+
+def test_prometheus_certificate_metric_only_when_known():
+    entities = proxy_report_entities(CONFIG_IN_SYNC, container=RUNNING, providers=["a"], client_keys=["k"],
+                                     certificate={"name": "/etc/omniroute/tls.crt", "days_to_expiry": 12,
+                                                  "renew_days": 30})
+    report = drift_report({"p": {"omniroute_proxy_report": entities}}, ["p"], proxies=["p"], clients=[])
+    assert "DRIFT       p certificate /etc/omniroute/tls.crt: expires in 12 days (renewal threshold 30)" in report["lines"]
+    families = {f.name: f for f in text_string_to_metric_families(drift_prometheus(report))}
+    sample, = families["opencode_drift_certificate_days_to_expiry"].samples
+    assert sample.labels == {"host": "p", "certificate": "/etc/omniroute/tls.crt"} and sample.value == 12
+    assert "opencode_drift_last_check_timestamp_seconds" not in families

@@ -13,11 +13,14 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import junitparser
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import omniroute as omr
 from tests.support import upstreams as ups
@@ -77,6 +80,31 @@ def changed_tasks(stdout: str) -> list[str]:
         elif line.startswith("changed:") and current:
             names.append(current)
     return names
+
+
+class DriftRun:
+    """One drift playbook run and its three reports, each read with a real parser."""
+
+    def __init__(self, result: subprocess.CompletedProcess, out: Path):
+        self.stdout = result.stdout
+        self.report = json.loads((out / "drift.json").read_text())
+        self.proxy = {(e["entity"], e["name"]): e for e in self.report["hosts"]["proxy1"]["proxy"]}
+        self.junit = {case.name: case for suite in junitparser.JUnitXml.fromfile(str(out / "drift.xml")) for case in suite}
+        self.metrics = {(f.name, tuple(sorted(s.labels.items()))): s.value
+                        for f in text_string_to_metric_families((out / "opencode_drift.prom").read_text())
+                        for s in f.samples}
+
+    def lines(self) -> list[str]:
+        return [line.strip() for line in self.stdout.splitlines()
+                if re.match(r'^\s*"(IN SYNC|DRIFT|UNREACHABLE|FAILED) ', line)]
+
+    def junit_kind(self, name: str) -> str:
+        result = self.junit[name].result
+        return "ok" if not result else type(result[0]).__name__.lower()
+
+    def host_status(self) -> str:
+        return next(labels[1][1] for (name, labels), value in self.metrics.items()
+                    if name == "opencode_drift_host_status" and value == 1)
 
 
 class Deployment:
@@ -139,6 +167,39 @@ class Deployment:
         if not check:
             self.facts = json.loads(self.facts_file.read_text())
         return result
+
+    def run_drift(self, expect_rc: int, **overrides) -> DriftRun:
+        """The drift playbook over an inventory whose only host is the proxy (no localhost in it), with every
+        output format; asserts that the run wrote nothing on the proxy."""
+        inventory = self.tmp / "drift-inventory.json"
+        inventory.write_text(json.dumps({"all": {"children": {"omniroute_proxy": {"hosts": {"proxy1": {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}))
+        out = self.tmp / "drift"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        extra = self.role_vars(**overrides)
+        extra.update({"opencode_drift_report_path": str(out / "drift.json"),
+                      "opencode_drift_junit_path": str(out / "drift.xml"),
+                      "opencode_drift_metrics_path": str(out / "opencode_drift.prom")})
+        before = self.snapshot()
+        result = omr.ansible_playbook("omniroute.opencode.drift", extra_vars=extra, inventory=inventory)
+        self.assert_no_secret(result.stdout + result.stderr)
+        assert result.returncode == expect_rc, f"drift run: rc {result.returncode}\n{result.stdout[-6000:]}"
+        assert self.snapshot() == before, "the drift run changed something on the proxy"
+        assert sorted(p.name for p in out.iterdir()) == ["drift.json", "drift.xml", "opencode_drift.prom"]
+        return DriftRun(result, out)
+
+    def snapshot(self) -> dict:
+        """Everything a drift run must leave alone: the container and the API's declared entities."""
+        state = {"container": omr.podman("container", "inspect", "--format", "{{.Id}} {{.State.StartedAt}}",
+                                         self.container, check=False).stdout,
+                 "config_dir": sorted((p.name, p.stat().st_mtime_ns) for p in self.config_dir.iterdir())
+                 if self.config_dir.exists() else None}
+        if omr.health(self.base):
+            session = self.admin()
+            for path in ("combos", "keys", "provider-nodes", "providers", "resilience"):
+                state[path] = session.get(f"{self.base}/api/{path}", timeout=10).json()
+        return state
 
     def assert_no_secret(self, text: str) -> None:
         leaked = [s[:6] + "..." for s in self.all_secrets() if s and s in text]
@@ -204,12 +265,30 @@ def deployment(tmp_path_factory):
             up.stop()
 
 
+REPORT_TASKS = {"Note the time of the check", "Write the JSON report", "Write the JUnit XML report",
+                "Write the Prometheus metrics next to their final name (the collector reads only *.prom)",
+                "Rename the metrics into place (atomic, as node_exporter's textfile collector expects)"}
+DECLARED_ENTITIES = ({("provider", name) for name in ("bad500", "bad429", "good")}
+                     | {("combo", name) for name in EXPECTED_COMBOS}
+                     | {("client_key", "opencode"), ("tuning", "resilience"), ("tuning", "combo_defaults")})
+
+
 def test_check_mode_on_a_host_with_nothing_deployed(deployment):
-    result = deployment.run_role(check=True, diff=True)
-    assert "does not exist yet" in result.stdout
-    assert "Run the container with podman" in changed_tasks(result.stdout)
+    # The drift playbook runs the role in check mode: the container is missing, so the API cannot be compared.
+    drift = deployment.run_drift(expect_rc=2)
+    assert "does not exist yet" in drift.stdout
+    assert "Run the container with podman" in changed_tasks(drift.stdout)
     assert omr.podman("container", "exists", deployment.container, check=False).returncode == 1, "check mode created it"
     assert not deployment.config_dir.exists(), "check mode wrote the config directory"
+    assert drift.report["hosts"]["proxy1"]["status"] == "unreachable" and drift.report["drift"] is True
+    assert set(drift.proxy) == {("container", deployment.container), ("api", deployment.base)}
+    assert drift.proxy["container", deployment.container]["drift"] == ["missing"]
+    assert drift.proxy["api", deployment.base]["status"] == "unreachable"
+    assert f'"UNREACHABLE proxy1 api {deployment.base}: the container does not run' in drift.stdout
+    assert drift.junit_kind(f"proxy api {deployment.base}") == "error"
+    assert drift.junit_kind(f"proxy container {deployment.container}") == "failure"
+    assert drift.host_status() == "unreachable"
+    assert drift.metrics["opencode_drift_hosts", (("status", "unreachable"),)] == 1
 
 
 def test_deploy_sets_facts_and_applies_the_priority(deployment):
@@ -288,9 +367,17 @@ def test_second_run_changes_nothing(deployment):
 
 
 def test_check_mode_reports_no_drift_when_deployed(deployment):
-    result = deployment.run_role(check=True, diff=True)
-    assert recap(result.stdout)["changed"] == 0, changed_tasks(result.stdout)
-    assert "- in sync" in result.stdout, result.stdout[-3000:]
+    drift = deployment.run_drift(expect_rc=0)
+    assert set(changed_tasks(drift.stdout)) <= REPORT_TASKS, changed_tasks(drift.stdout)
+    assert "- in sync" in drift.stdout, drift.stdout[-3000:]
+    assert set(drift.proxy) == DECLARED_ENTITIES | {("container", deployment.container)}
+    assert {e["status"] for e in drift.proxy.values()} == {"in_sync"}
+    assert '"IN SYNC     proxy1 (9 proxy entities)",' in drift.lines(), drift.lines()
+    assert {drift.junit_kind(name) for name in drift.junit} == {"ok"} and len(drift.junit) == 9
+    assert drift.host_status() == "in_sync"
+    assert drift.metrics["opencode_drift_items", (("kind", "proxy_entity"),)] == 9
+    assert drift.metrics["opencode_drift_items_not_in_sync", (("kind", "proxy_entity"),)] == 0
+    assert abs(drift.metrics["opencode_drift_last_check_timestamp_seconds", ()] - time.time()) < 600
 
 
 def test_check_mode_reports_a_combo_changed_by_hand(deployment):
@@ -302,13 +389,38 @@ def test_check_mode_reports_a_combo_changed_by_hand(deployment):
     assert resp.status_code in (200, 201), resp.text[:500]
     assert leg_providers(deployment.combos()["gpt-4o-mini"]) == ["good", "bad429", "bad500"]
 
-    check = deployment.run_role(check=True, diff=True)
-    assert recap(check.stdout)["changed"] >= 1
+    # ... and the client key revoked by hand.
+    keys = session.get(f"{deployment.base}/api/keys", timeout=10).json()["keys"]
+    for key in [k for k in keys if k["name"] == "opencode"]:
+        assert session.delete(f"{deployment.base}/api/keys/{key['id']}", timeout=10).status_code in (200, 204)
+
+    # The drift playbook also declares another image tag than the one the container runs (the same image under a
+    # tag of this run's own, so that podman has it).
+    other_tag = f"e2e-drift-{secrets.token_hex(3)}"
+    omr.podman("tag", omr.IMAGE_REF, f"{omr.IMAGE_NAME}:{other_tag}")
+    try:
+        drift = deployment.run_drift(expect_rc=2, omniroute_proxy_image_tag=other_tag)
+    finally:
+        omr.podman("untag", f"{omr.IMAGE_NAME}:{other_tag}", f"{omr.IMAGE_NAME}:{other_tag}", check=False)
+    assert drift.report["hosts"]["proxy1"]["status"] == "drift", drift.lines()
     assert "Bring OmniRoute to the declared state (providers, priority combos, client key, tuning)" in changed_tasks(
-        check.stdout
+        drift.stdout
     )
-    assert "drift: combo gpt-4o-mini update" in check.stdout, check.stdout[-3000:]
+    assert "drift: combo gpt-4o-mini update" in drift.stdout, drift.stdout[-3000:]
     assert leg_providers(deployment.combos()["gpt-4o-mini"]) == ["good", "bad429", "bad500"], "check mode wrote"
+    assert sorted(drift.lines()) == sorted([
+        '"DRIFT       proxy1 combo gpt-4o-mini: legs reordered",',
+        '"DRIFT       proxy1 client_key opencode: declared but missing on the proxy (revoked by hand?)",',
+        f'"DRIFT       proxy1 container {deployment.container}: runs version {omr.OMNIROUTE_VERSION}, declared {other_tag}",',
+    ]), drift.stdout[-4000:]
+    assert drift.proxy["combo", "gpt-4o-mini"]["drift"] == ["models"]
+    assert drift.proxy["client_key", "opencode"]["drift"] == ["missing"]
+    assert drift.proxy["container", deployment.container]["drift"] == ["version"]
+    assert drift.junit_kind("proxy combo gpt-4o-mini") == "failure"
+    assert drift.junit["proxy combo gpt-4o-mini"].result[0].message == "models"
+    assert drift.junit_kind("proxy combo claude-sonnet-4-5") == "ok"
+    assert drift.metrics["opencode_drift_host_items_not_in_sync", (("host", "proxy1"),)] == 3
+    assert drift.metrics["opencode_drift_hosts", (("status", "drift"),)] == 1
 
 
 def test_changing_the_priority_reorders_the_legs(deployment):

@@ -21,6 +21,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._omniroute_stat
     compute_changes,
     deep_merge,
     deep_subset_diff,
+    describe_legs,
     empty_ledger,
     fingerprint,
     masked_key_matches,
@@ -226,7 +227,8 @@ def test_hand_changed_combo_is_drift():
     combo["config"] = {"maxRetries": 3}
     changes = compute_changes(build_desired(params()), live)
     assert changes["drift"] == [{"entity": "combo", "name": "gpt-4o-mini", "action": "update",
-                                 "fields": ["models", "config"]}]
+                                 "fields": ["models", "config"],
+                                 "details": ["legs reordered", "config differs (maxRetries)"]}]
 
 
 def test_hand_changed_node_and_resilience_are_drift():
@@ -406,3 +408,15 @@ def test_any_declaration_converges_in_one_run_from_any_previous_one(first, secon
     # only what the module manages exists (nothing stale survives a purge)
     assert {c["name"] for c in live["combos"]} == set(build_desired(second)["combos"])
     assert {k["name"] for k in live["keys"]} == {k["name"] for k in second["client_keys"]}
+
+
+@given(st.lists(st.sampled_from(["a/m", "b/m", "c/m", "d/m"]), unique=True, max_size=4),
+       st.lists(st.sampled_from(["a/m", "b/m", "c/m", "d/m"]), unique=True, max_size=4))
+def test_describe_legs_says_reordered_exactly_when_only_the_order_differs(live, declared):
+    text = describe_legs(live, declared)
+    assert (text == "legs reordered") == (sorted(live) == sorted(declared))
+    if text != "legs reordered":
+        for leg in set(declared) - set(live):
+            assert leg in text.split("missing ", 1)[1].split(";")[0]
+        for leg in set(live) - set(declared):
+            assert leg in text.split("not declared ", 1)[1]

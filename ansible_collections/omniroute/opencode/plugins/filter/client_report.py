@@ -95,7 +95,8 @@ def client_report_entries(results, scope="user", path=None, dir_results=None):
     return entries
 
 
-def _describe(entry):
+def _details(entry):
+    """One description per drift code of a file entry (``code: words``)."""
     words = []
     for code in entry.get("drift") or []:
         text = MODULE_CODES.get(code) or ROLE_CODES.get(code) or code
@@ -104,75 +105,154 @@ def _describe(entry):
         if code == "models_unexpected" and entry.get("models_unexpected_ids"):
             text += " (%s)" % ", ".join(entry["models_unexpected_ids"])
         words.append("%s: %s" % (code, text))
-    return "; ".join(words)
+    return words
+
+
+STATUSES = ("in_sync", "drift", "unreachable", "failed")
+_LABELS = {"in_sync": "IN SYNC", "drift": "DRIFT", "unreachable": "UNREACHABLE", "failed": "FAILED"}
+
+
+def _line(status, text):
+    return "%-11s %s" % (_LABELS[status], text)
+
+
+def _file_message(entry):
+    """The module's message without the file's path in front (the line names the file already)."""
+    msg = str(entry.get("msg") or "")
+    path = entry.get("path")
+    if path and msg.startswith("%s: " % path):
+        return msg[len(path) + 2:]
+    return msg
+
+
+def _client_record(host, hv, report_var, error_var):
+    """Files of one developer machine, lines, and the host-level error (or None)."""
+    error = _get(hv, error_var)
+    entries = _get(hv, report_var)
+    if error or entries is None:
+        msg = str(error or "no result from this host (it failed before the report; see the play output)")
+        return [], [_line("failed", "%s: %s" % (host, msg))], msg
+    files = [dict(e, details=_details(e)) for e in entries]
+    lines = []
+    for e in files:
+        if e.get("failed"):
+            lines.append(_line("failed", "%s %s %s: %s" % (host, e.get("user"), e.get("path"), _file_message(e))))
+        elif e.get("drift"):
+            lines.append(_line("drift", "%s %s %s: %s" % (host, e.get("user"), e.get("path") or "-",
+                                                          "; ".join(e["details"]))))
+    failed = [e for e in files if e.get("failed")]
+    msg = "; ".join("%s: %s" % (e.get("path"), _file_message(e)) for e in failed) if failed else None
+    return files, lines, msg
+
+
+def _proxy_failure_entity(failure):
+    """What the rescue of a failed proxy check recorded, as an entity: an API that could not be reached (the
+    health wait, or omniroute_config with no HTTP status) is ``unreachable``, anything else ``failed``."""
+    msg = str(_get(failure, "msg") or failure)
+    action = str(_get(failure, "action") or "")
+    status = _get(failure, "status", "none given")
+    # omniroute_config gives status None when it could not connect (a template may have made that a string).
+    no_http_status = status is None or str(status) in ("", "None")
+    unreachable = action.endswith("uri") or (action.endswith("omniroute_config") and no_http_status)
+    kind = "api" if unreachable else "proxy"
+    return {"entity": kind, "name": str(_get(failure, "url") or ("OmniRoute API" if unreachable else "role")),
+            "status": "unreachable" if unreachable else "failed",
+            "drift": ["api_unreachable"] if unreachable else [], "details": [msg], "msg": msg}
+
+
+def _proxy_record(host, hv, report_var, error_var):
+    """Entities of one proxy host and their lines."""
+    failure = _get(hv, error_var)
+    entities = [dict(e) for e in (_get(hv, report_var) or []) if isinstance(e, Mapping)]
+    if failure:
+        entities.append(_proxy_failure_entity(failure))
+    elif not entities:
+        entities.append({"entity": "proxy", "name": "role", "status": "failed", "drift": [], "details": [],
+                         "msg": "no result from this proxy (it failed before the report; see the play output)"})
+    lines = []
+    for e in entities:
+        if e.get("status") != "in_sync":
+            words = "; ".join(e.get("details") or []) or e.get("msg") or ", ".join(e.get("drift") or [])
+            lines.append(_line(e["status"], "%s %s %s: %s" % (host, e.get("entity"), e.get("name"), words)))
+    return entities, lines
+
+
+def _host_status(client_error, files, entities):
+    if client_error or any(e.get("failed") for e in files) or any(e["status"] == "failed" for e in entities):
+        return "failed"
+    if any(e["status"] == "unreachable" for e in entities):
+        return "unreachable"
+    if any(e.get("drift") for e in files) or any(e["status"] == "drift" for e in entities):
+        return "drift"
+    return "in_sync"
+
+
+def _count(n, one, many):
+    return "%d %s" % (n, one if n == 1 else many)
 
 
 def drift_report(hostvars, targets, report_var="opencode_client_report",
-                 unreachable_var="_opencode_drift_unreachable", error_var="_opencode_drift_error"):
-    """Build the fleet drift report from every target host's variables.
+                 unreachable_var="_opencode_drift_unreachable", error_var="_opencode_drift_error",
+                 proxies=None, clients=None, proxy_report_var="omniroute_proxy_report",
+                 proxy_error_var="_opencode_drift_proxy_error"):
+    """Build the drift report of the proxies and developer machines from every target host's variables.
 
-    A host is ``unreachable`` when ``unreachable_var`` is set on it, ``failed`` when it has an error
-    (``error_var``), a file that could not be read or merged, or no report at all, ``drift`` when any
-    file entry has drift codes, else ``in_sync``.  The result has ``drift`` (true when anything is
-    not in sync), ``summary`` counts, ``hosts`` by name and ``lines`` (a text summary).
+    ``clients`` (default: every target) are checked for ``report_var`` (the client role's files), ``proxies``
+    (default: none) for ``proxy_report_var`` (the proxy role's entities). A host is ``unreachable`` when
+    ``unreachable_var`` is set on it or its proxy API could not be reached, ``failed`` when it has an error,
+    a file or entity that could not be checked, or no result at all, ``drift`` when any file or entity
+    differs, else ``in_sync``. The result has ``drift`` (true when anything is not in sync), ``summary``
+    counts, ``hosts`` by name and ``lines`` (a text summary).
     """
-    hosts = {}
-    lines = []
-    counts = {"in_sync": 0, "drift": 0, "unreachable": 0, "failed": 0}
-    files_total = 0
-    files_drifted = 0
+    clients = set(targets or []) if clients is None else set(clients)
+    proxies = set(proxies or [])
+    hosts, lines = {}, []
+    counts = {status: 0 for status in STATUSES}
+    totals = {"files": 0, "files_not_in_sync": 0, "proxy_entities": 0, "proxy_entities_not_in_sync": 0}
     for host in targets or []:
         hv = hostvars[host] if host in hostvars else {}
+        record = {"status": None, "msg": "", "files": [], "proxy": []}
         unreachable = _get(hv, unreachable_var)
-        error = _get(hv, error_var)
-        entries = _get(hv, report_var)
-        record = {"status": None, "msg": "", "files": []}
         if unreachable:
             record["status"] = "unreachable"
             record["msg"] = str(_get(unreachable, "msg", unreachable) if isinstance(unreachable, Mapping)
                                 else unreachable)
-            lines.append("UNREACHABLE %s: %s" % (host, record["msg"]))
-        elif error or entries is None:
-            record["status"] = "failed"
-            record["msg"] = str(error or "no result from this host (it failed before the report; see the play output)")
-            lines.append("FAILED      %s: %s" % (host, record["msg"]))
+            lines.append(_line("unreachable", "%s: %s" % (host, record["msg"])))
         else:
-            files = [dict(e) for e in entries]
-            record["files"] = files
-            failed = [e for e in files if e.get("failed")]
-            drifted = [e for e in files if e.get("drift")]
-            files_total += len(files)
-            files_drifted += len([e for e in files if e.get("drift") or e.get("failed")])
-            if failed:
-                record["status"] = "failed"
-                record["msg"] = "; ".join("%s: %s" % (e.get("path"), e.get("msg")) for e in failed)
-            elif drifted:
-                record["status"] = "drift"
-            else:
-                record["status"] = "in_sync"
-            for e in failed:
-                lines.append("FAILED      %s %s %s: %s" % (host, e.get("user"), e.get("path"), e.get("msg")))
-            for e in drifted:
-                if e.get("failed"):
-                    continue
-                lines.append("DRIFT       %s %s %s: %s"
-                             % (host, e.get("user"), e.get("path") or "-", _describe(e)))
+            host_lines = []
+            if host in proxies:
+                record["proxy"], proxy_lines = _proxy_record(host, hv, proxy_report_var, proxy_error_var)
+                host_lines += proxy_lines
+            client_msg = None
+            if host in clients:
+                record["files"], client_lines, client_msg = _client_record(host, hv, report_var, error_var)
+                host_lines += client_lines
+            record["msg"] = "; ".join(([client_msg] if client_msg else []) + [
+                e["msg"] for e in record["proxy"] if e["status"] in ("failed", "unreachable") and e.get("msg")])
+            record["status"] = _host_status(bool(client_msg), record["files"], record["proxy"])
+            lines += host_lines
             if record["status"] == "in_sync":
-                lines.append("IN SYNC     %s (%d file%s)" % (host, len(files), "" if len(files) == 1 else "s"))
+                parts = []
+                if host in clients:
+                    parts.append(_count(len(record["files"]), "file", "files"))
+                if host in proxies:
+                    parts.append(_count(len(record["proxy"]), "proxy entity", "proxy entities"))
+                lines.append(_line("in_sync", "%s (%s)" % (host, ", ".join(parts))))
+        totals["files"] += len(record["files"])
+        totals["files_not_in_sync"] += len([e for e in record["files"] if e.get("drift") or e.get("failed")])
+        totals["proxy_entities"] += len(record["proxy"])
+        totals["proxy_entities_not_in_sync"] += len([e for e in record["proxy"] if e["status"] != "in_sync"])
         counts[record["status"]] += 1
         hosts[host] = record
-    summary = {
-        "hosts": len(hosts),
-        "in_sync": counts["in_sync"],
-        "drifted": counts["drift"],
-        "unreachable": counts["unreachable"],
-        "failed": counts["failed"],
-        "files": files_total,
-        "files_not_in_sync": files_drifted,
-    }
-    lines.append("%d hosts: %d in sync, %d drifted, %d unreachable, %d failed (%d of %d files not in sync)"
+    summary = {"hosts": len(hosts), "in_sync": counts["in_sync"], "drifted": counts["drift"],
+               "unreachable": counts["unreachable"], "failed": counts["failed"]}
+    summary.update(totals)
+    items = "%d of %d files" % (totals["files_not_in_sync"], totals["files"])
+    if proxies:
+        items += " and %d of %d proxy entities" % (totals["proxy_entities_not_in_sync"], totals["proxy_entities"])
+    lines.append("%d hosts: %d in sync, %d drifted, %d unreachable, %d failed (%s not in sync)"
                  % (summary["hosts"], summary["in_sync"], summary["drifted"], summary["unreachable"],
-                    summary["failed"], files_drifted, files_total))
+                    summary["failed"], items))
     return {
         "drift": any(counts[k] for k in ("drift", "unreachable", "failed")),
         "summary": summary,

@@ -249,160 +249,226 @@ def empty_ledger(salt=None):
 
 
 # ---------------------------------------------------------------------------------------------- compare
+class _Plan:
+    """What the comparison accumulates, entity by entity: write operations, drift items, masked before/after views,
+    the ownership record to store, and conflicts that forbid any change."""
+
+    def __init__(self, salt):
+        self.actions = []
+        self.drift = []
+        self.errors = []
+        self.before = {"providers": {}, "combos": {}, "client_keys": {}}
+        self.after = {"providers": {}, "combos": {}, "client_keys": {}}
+        self.ledger = {
+            "version": LEDGER_VERSION,
+            "owner": OWNER,
+            "salt": salt,
+            "providers": {},
+            "combos": [],
+            "clientKeys": {},
+        }
+
+    def differs(self, entity, name, action, fields=None, details=None):
+        self.drift.append(_drift(entity, name, action, fields, details))
+
+
+class _Live:
+    """The live state, indexed the way the reconcile functions look things up."""
+
+    def __init__(self, live):
+        self.nodes = [n for n in live.get("nodes") or [] if isinstance(n, dict)]
+        self.connections = [c for c in live.get("connections") or [] if isinstance(c, dict)]
+        self.nodes_by_prefix = {}
+        for node in self.nodes:
+            self.nodes_by_prefix.setdefault(node.get("prefix"), []).append(node)
+        self.combos_by_name = {}
+        for combo in live.get("combos") or []:
+            if isinstance(combo, dict) and combo.get("name"):
+                self.combos_by_name.setdefault(combo["name"], combo)
+        self.keys_by_name = {}
+        for key in live.get("keys") or []:
+            if isinstance(key, dict) and key.get("name"):
+                self.keys_by_name.setdefault(key["name"], []).append(key)
+        self.resilience = live.get("resilience") or {}
+        self.combo_defaults = live.get("combo_defaults") or {}
+
+    def node_connection(self, node_id, name):
+        conns = [c for c in self.connections if c.get("provider") == node_id]
+        named = [c for c in conns if c.get("name") == name]
+        return (named or conns or [None])[0]
+
+
 def compute_changes(desired, live, purge=True, adopt=False):
     """Compare desired and live state. Pure: returns a dict with
 
     - ``actions``: ordered list of operations for :func:`apply_changes`;
-    - ``drift``: list of ``{"entity", "name", "action", "fields"}`` describing every difference;
+    - ``drift``: list of ``{"entity", "name", "action", "fields"}`` (plus ``details``, short human descriptions,
+      where there is more to say than the field names) describing every difference;
     - ``before`` / ``after``: masked views for the diff;
     - ``ledger``: the ownership record to store at the end (``ledger_pre``: the one to store first);
     - ``errors``: conflicts that forbid any change (the caller fails before applying anything).
+
+    One reconcile function per entity (providers, combos, client keys, tuning) fills the plan.
     """
     ledger = copy.deepcopy(live.get("ledger")) or empty_ledger()
     ledger.setdefault("providers", {})
     ledger.setdefault("combos", [])
     ledger.setdefault("clientKeys", {})
-    salt = ledger.get("salt") or secrets.token_hex(16)
-    ledger["salt"] = salt
-    managed_providers = ledger["providers"]
-    managed_combos = set(ledger["combos"])
-    managed_keys = ledger["clientKeys"]
+    ledger["salt"] = ledger.get("salt") or secrets.token_hex(16)
+    plan = _Plan(ledger["salt"])
+    indexed = _Live(live)
+    _reconcile_providers(plan, desired, indexed, ledger["providers"], purge, adopt)
+    _reconcile_combos(plan, desired, indexed, set(ledger["combos"]), purge, adopt)
+    _reconcile_client_keys(plan, desired, indexed, ledger["clientKeys"], purge, adopt)
+    _reconcile_tuning(plan, desired, indexed)
+    return _changes(plan, ledger, live.get("ledger"))
 
-    errors, actions, drift = [], [], []
-    before = {"providers": {}, "combos": {}, "client_keys": {}}
-    after = {"providers": {}, "combos": {}, "client_keys": {}}
-    new_ledger = {
-        "version": LEDGER_VERSION,
-        "owner": OWNER,
-        "salt": salt,
-        "providers": {},
-        "combos": [],
-        "clientKeys": {},
+
+def _changes(plan, ledger, live_ledger):
+    new_ledger = plan.ledger
+    new_ledger["combos"] = sorted(set(new_ledger["combos"]))
+    pre = copy.deepcopy(ledger)
+    pre["version"], pre["owner"] = LEDGER_VERSION, OWNER
+    for name, record in new_ledger["providers"].items():
+        # Names and ownership first; fingerprints only once the secret is really set.
+        pre["providers"].setdefault(name, dict(record, keyHash=None))
+    pre["combos"] = sorted(set(pre["combos"]) | set(new_ledger["combos"]))
+    for name, record in new_ledger["clientKeys"].items():
+        pre["clientKeys"].setdefault(name, {"keyHash": None})
+    return {
+        "actions": plan.actions,
+        "drift": plan.drift,
+        "before": plan.before,
+        "after": plan.after,
+        "ledger": new_ledger,
+        "ledger_pre": pre if pre != live_ledger else None,
+        "ledger_changed": live_ledger != new_ledger,
+        "errors": plan.errors,
     }
 
-    nodes = [n for n in live.get("nodes") or [] if isinstance(n, dict)]
-    connections = [c for c in live.get("connections") or [] if isinstance(c, dict)]
-    nodes_by_prefix = {}
-    for node in nodes:
-        nodes_by_prefix.setdefault(node.get("prefix"), []).append(node)
 
-    def node_connection(node_id, name):
-        conns = [c for c in connections if c.get("provider") == node_id]
-        named = [c for c in conns if c.get("name") == name]
-        return (named or conns or [None])[0]
-
-    # ------------------------------------------------------------------ providers
+# ------------------------------------------------------------------------------------------ providers
+def _reconcile_providers(plan, desired, live, managed, purge, adopt):
     # Nodes are identified by their prefix: a provider renamed with its prefix kept is still the same node.
     managed_node_prefixes = {
-        r.get("prefix") for r in managed_providers.values() if isinstance(r, dict) and r.get("type") != "builtin"
+        r.get("prefix") for r in managed.values() if isinstance(r, dict) and r.get("type") != "builtin"
     }
     for provider in desired["providers"]:
         name = provider["name"]
-        record = managed_providers.get(name)
+        record = managed.get(name)
         is_managed = bool(record) and record.get("type", provider["type"]) == provider["type"]
         if provider["type"] == "openai-compatible":
             if record and record.get("prefix") != provider["prefix"]:
                 record = None  # another node: its key fingerprint says nothing about this one
             is_managed = is_managed and record is not None or provider["prefix"] in managed_node_prefixes
-        key_fp = fingerprint(salt, "provider", name, provider["api_key"])
-        view_after = _provider_view(provider)
+        key_fp = fingerprint(plan.ledger["salt"], "provider", name, provider["api_key"])
         if provider["type"] == "openai-compatible":
-            candidates = nodes_by_prefix.get(provider["prefix"], [])
-            if len(candidates) > 1:
-                errors.append(
-                    f"provider {name!r}: {len(candidates)} OmniRoute provider nodes use prefix {provider['prefix']!r} "
-                    f"(ids {', '.join(n.get('id', '?') for n in candidates)}); delete the extra ones in the dashboard"
-                )
-                continue
-            node = candidates[0] if candidates else None
-            if node is not None and not is_managed and not adopt:
-                errors.append(
-                    f"provider {name!r}: a provider node with prefix {provider['prefix']!r} (id {node.get('id')}) "
-                    "exists that this module did not create; delete or rename it in the dashboard, give the "
-                    "provider another name or prefix, or set adopt=true to take it over"
-                )
-                continue
-            conn = node_connection(node.get("id"), name) if node else None
-            node_body = {
-                "type": "openai-compatible",
-                "name": provider["display_name"],
-                "prefix": provider["prefix"],
-                "apiType": provider["api_type"],
-                "baseUrl": provider["base_url"],
-            }
-            conn_body = {"name": name, "apiKey": provider["api_key"], "priority": provider["priority"]}
-            if node is None:
-                actions.append({"op": "create_node", "name": name, "node": node_body, "connection": conn_body})
-                drift.append(_drift("provider", name, "create"))
-                after["providers"][name] = view_after
-            else:
-                fields = []
-                if node.get("name") != node_body["name"]:
-                    fields.append("display_name")
-                if strip_url(node.get("baseUrl")) != node_body["baseUrl"]:
-                    fields.append("base_url")
-                if (node.get("apiType") or "chat") != node_body["apiType"]:
-                    fields.append("api_type")
-                if fields:
-                    actions.append({"op": "update_node", "name": name, "id": node["id"], "node": node_body})
-                conn_fields = []
-                if conn is None:
-                    conn_fields.append("connection")
-                    actions.append(
-                        {"op": "create_connection", "name": name, "node_id": node["id"], "connection": conn_body}
-                    )
-                else:
-                    conn_fields.extend(_connection_fields(conn, conn_body, record, key_fp, is_managed))
-                    if conn_fields:
-                        actions.append(
-                            {"op": "update_connection", "name": name, "id": conn["id"], "connection": conn_body}
-                        )
-                fields.extend(conn_fields)
-                before["providers"][name] = _live_provider_view(provider, node, conn)
-                after["providers"][name] = dict(view_after, api_key=MASK_CHANGED if "api_key" in fields else MASK)
-                if fields or not is_managed:
-                    drift.append(_drift("provider", name, "update" if is_managed else "adopt", fields))
+            done = _reconcile_node_provider(plan, provider, live, record, key_fp, is_managed, adopt)
         else:
-            matches = [
-                c for c in connections if c.get("provider") == provider["provider_id"] and c.get("name") == name
-            ]
-            conn = matches[0] if matches else None
-            if conn is not None and not is_managed and not adopt:
-                errors.append(
-                    f"provider {name!r}: a {provider['provider_id']} connection named {name!r} (id {conn.get('id')}) "
-                    "exists that this module did not create; rename or delete it in the dashboard, rename the "
-                    "provider, or set adopt=true to take it over"
-                )
-                continue
-            conn_body = {
-                "provider": provider["provider_id"],
-                "name": name,
-                "apiKey": provider["api_key"],
-                "priority": provider["priority"],
-            }
-            if conn is None:
-                actions.append({"op": "create_builtin", "name": name, "connection": conn_body})
-                drift.append(_drift("provider", name, "create"))
-                after["providers"][name] = view_after
-            else:
-                fields = _connection_fields(conn, conn_body, record, key_fp, is_managed)
-                if fields:
-                    update_body = {k: v for k, v in conn_body.items() if k != "provider"}
-                    actions.append({"op": "update_connection", "name": name, "id": conn["id"], "connection": update_body})
-                before["providers"][name] = _live_provider_view(provider, None, conn)
-                after["providers"][name] = dict(view_after, api_key=MASK_CHANGED if "api_key" in fields else MASK)
-                if fields or not is_managed:
-                    drift.append(_drift("provider", name, "update" if is_managed else "adopt", fields))
-        new_ledger["providers"][name] = {
+            done = _reconcile_builtin_provider(plan, provider, live, record, key_fp, is_managed, adopt)
+        if not done:
+            continue
+        plan.ledger["providers"][name] = {
             "type": provider["type"],
             "prefix": provider["prefix"],
             "providerId": provider.get("provider_id"),
             "keyHash": key_fp,
         }
+    _remove_stale_providers(plan, desired, live, managed, purge)
 
+
+def _reconcile_node_provider(plan, provider, live, record, key_fp, is_managed, adopt):
+    """An OpenAI-compatible provider: a provider node plus its API-key connection. False on a conflict."""
+    name = provider["name"]
+    candidates = live.nodes_by_prefix.get(provider["prefix"], [])
+    if len(candidates) > 1:
+        plan.errors.append(
+            f"provider {name!r}: {len(candidates)} OmniRoute provider nodes use prefix {provider['prefix']!r} "
+            f"(ids {', '.join(n.get('id', '?') for n in candidates)}); delete the extra ones in the dashboard"
+        )
+        return False
+    node = candidates[0] if candidates else None
+    if node is not None and not is_managed and not adopt:
+        plan.errors.append(
+            f"provider {name!r}: a provider node with prefix {provider['prefix']!r} (id {node.get('id')}) "
+            "exists that this module did not create; delete or rename it in the dashboard, give the "
+            "provider another name or prefix, or set adopt=true to take it over"
+        )
+        return False
+    view_after = _provider_view(provider)
+    node_body = {
+        "type": "openai-compatible",
+        "name": provider["display_name"],
+        "prefix": provider["prefix"],
+        "apiType": provider["api_type"],
+        "baseUrl": provider["base_url"],
+    }
+    conn_body = {"name": name, "apiKey": provider["api_key"], "priority": provider["priority"]}
+    if node is None:
+        plan.actions.append({"op": "create_node", "name": name, "node": node_body, "connection": conn_body})
+        plan.differs("provider", name, "create")
+        plan.after["providers"][name] = view_after
+        return True
+    fields = []
+    if node.get("name") != node_body["name"]:
+        fields.append("display_name")
+    if strip_url(node.get("baseUrl")) != node_body["baseUrl"]:
+        fields.append("base_url")
+    if (node.get("apiType") or "chat") != node_body["apiType"]:
+        fields.append("api_type")
+    if fields:
+        plan.actions.append({"op": "update_node", "name": name, "id": node["id"], "node": node_body})
+    conn = live.node_connection(node.get("id"), name)
+    if conn is None:
+        fields.append("connection")
+        plan.actions.append({"op": "create_connection", "name": name, "node_id": node["id"], "connection": conn_body})
+    else:
+        conn_fields = _connection_fields(conn, conn_body, record, key_fp, is_managed)
+        if conn_fields:
+            plan.actions.append({"op": "update_connection", "name": name, "id": conn["id"], "connection": conn_body})
+        fields.extend(conn_fields)
+    plan.before["providers"][name] = _live_provider_view(provider, node, conn)
+    plan.after["providers"][name] = dict(view_after, api_key=MASK_CHANGED if "api_key" in fields else MASK)
+    if fields or not is_managed:
+        plan.differs("provider", name, "update" if is_managed else "adopt", fields)
+    return True
+
+
+def _reconcile_builtin_provider(plan, provider, live, record, key_fp, is_managed, adopt):
+    """One API-key connection of an OmniRoute built-in provider. False on a conflict."""
+    name = provider["name"]
+    matches = [c for c in live.connections if c.get("provider") == provider["provider_id"] and c.get("name") == name]
+    conn = matches[0] if matches else None
+    if conn is not None and not is_managed and not adopt:
+        plan.errors.append(
+            f"provider {name!r}: a {provider['provider_id']} connection named {name!r} (id {conn.get('id')}) "
+            "exists that this module did not create; rename or delete it in the dashboard, rename the "
+            "provider, or set adopt=true to take it over"
+        )
+        return False
+    view_after = _provider_view(provider)
+    conn_body = {"provider": provider["provider_id"], "name": name, "apiKey": provider["api_key"],
+                 "priority": provider["priority"]}
+    if conn is None:
+        plan.actions.append({"op": "create_builtin", "name": name, "connection": conn_body})
+        plan.differs("provider", name, "create")
+        plan.after["providers"][name] = view_after
+        return True
+    fields = _connection_fields(conn, conn_body, record, key_fp, is_managed)
+    if fields:
+        update_body = {k: v for k, v in conn_body.items() if k != "provider"}
+        plan.actions.append({"op": "update_connection", "name": name, "id": conn["id"], "connection": update_body})
+    plan.before["providers"][name] = _live_provider_view(provider, None, conn)
+    plan.after["providers"][name] = dict(view_after, api_key=MASK_CHANGED if "api_key" in fields else MASK)
+    if fields or not is_managed:
+        plan.differs("provider", name, "update" if is_managed else "adopt", fields)
+    return True
+
+
+def _remove_stale_providers(plan, desired, live, managed, purge):
     declared = {p["name"]: p for p in desired["providers"]}
     declared_node_prefixes = {p["prefix"] for p in desired["providers"] if p["type"] == "openai-compatible"}
-    for name, record in sorted(managed_providers.items()):
+    for name, record in sorted(managed.items()):
         if not isinstance(record, dict):
             continue
         same = declared.get(name)
@@ -411,94 +477,120 @@ def compute_changes(desired, live, purge=True, adopt=False):
         ):
             continue
         if not purge:
-            new_ledger["providers"].setdefault(name, record)
+            plan.ledger["providers"].setdefault(name, record)
             continue
         if record.get("type") == "builtin":
-            stale = [c for c in connections if c.get("provider") == record.get("providerId") and c.get("name") == name]
+            stale = [c for c in live.connections if c.get("provider") == record.get("providerId") and c.get("name") == name]
             for conn in stale:
-                actions.append({"op": "delete_connection", "name": name, "id": conn["id"]})
+                plan.actions.append({"op": "delete_connection", "name": name, "id": conn["id"]})
         elif record.get("prefix") in declared_node_prefixes:
             stale = []  # the node lives on under a declared provider (renamed, prefix kept)
         else:
-            stale = nodes_by_prefix.get(record.get("prefix"), [])
+            stale = live.nodes_by_prefix.get(record.get("prefix"), [])
             for node in stale:
-                actions.append({"op": "delete_node", "name": name, "id": node["id"]})
+                plan.actions.append({"op": "delete_node", "name": name, "id": node["id"]})
         if stale:
             label = name if same is None else f"{name} (previous {record.get('type')})"
-            drift.append(_drift("provider", label, "delete"))
-            before["providers"][label] = {"type": record.get("type"), "prefix": record.get("prefix"), "api_key": MASK}
+            plan.differs("provider", label, "delete")
+            plan.before["providers"][label] = {"type": record.get("type"), "prefix": record.get("prefix"), "api_key": MASK}
 
-    # --------------------------------------------------------------------- combos
-    combos_by_name = {}
-    for combo in live.get("combos") or []:
-        if isinstance(combo, dict) and combo.get("name"):
-            combos_by_name.setdefault(combo["name"], combo)
+
+# --------------------------------------------------------------------------------------------- combos
+def _reconcile_combos(plan, desired, live, managed, purge, adopt):
     for name, spec in desired["combos"].items():
         body = {"name": name, "models": list(spec["models"]), "strategy": spec["strategy"], "config": spec["config"]}
-        after["combos"][name] = {k: body[k] for k in ("models", "strategy", "config")}
-        current = combos_by_name.get(name)
+        plan.after["combos"][name] = {k: body[k] for k in ("models", "strategy", "config")}
+        current = live.combos_by_name.get(name)
         if current is None:
-            actions.append({"op": "create_combo", "name": name, "combo": body})
-            drift.append(_drift("combo", name, "create"))
-        else:
-            is_managed = name in managed_combos
-            if not is_managed and not adopt:
-                errors.append(
-                    f"combo {name!r}: a combo of that name (id {current.get('id')}) exists that this module did not "
-                    "create; rename or delete it in the dashboard, rename the combo (models: [{id, combo}] or "
-                    "combos), or set adopt=true to take it over"
-                )
-                continue
-            live_view = {
-                "models": combo_model_strings(current),
-                "strategy": current.get("strategy") or "priority",
-                "config": current.get("config") or {},
-            }
-            before["combos"][name] = live_view
-            fields = [k for k in ("models", "strategy", "config") if live_view[k] != after["combos"][name][k]]
-            if fields:
-                actions.append({"op": "update_combo", "name": name, "id": current["id"], "combo": body})
-            if fields or not is_managed:
-                drift.append(_drift("combo", name, "update" if is_managed else "adopt", fields))
-        new_ledger["combos"].append(name)
-    for name in sorted(managed_combos - set(desired["combos"])):
-        current = combos_by_name.get(name)
+            plan.actions.append({"op": "create_combo", "name": name, "combo": body})
+            plan.differs("combo", name, "create")
+            plan.ledger["combos"].append(name)
+            continue
+        is_managed = name in managed
+        if not is_managed and not adopt:
+            plan.errors.append(
+                f"combo {name!r}: a combo of that name (id {current.get('id')}) exists that this module did not "
+                "create; rename or delete it in the dashboard, rename the combo (models: [{id, combo}] or "
+                "combos), or set adopt=true to take it over"
+            )
+            continue
+        live_view = _live_combo_view(current)
+        plan.before["combos"][name] = live_view
+        fields = [k for k in ("models", "strategy", "config") if live_view[k] != plan.after["combos"][name][k]]
+        if fields:
+            plan.actions.append({"op": "update_combo", "name": name, "id": current["id"], "combo": body})
+        if fields or not is_managed:
+            details = _combo_details(live_view, plan.after["combos"][name], fields)
+            plan.differs("combo", name, "update" if is_managed else "adopt", fields, details)
+        plan.ledger["combos"].append(name)
+    for name in sorted(managed - set(desired["combos"])):
+        current = live.combos_by_name.get(name)
         if not purge:
-            new_ledger["combos"].append(name)
+            plan.ledger["combos"].append(name)
             continue
         if current is not None:
-            actions.append({"op": "delete_combo", "name": name, "id": current["id"]})
-            drift.append(_drift("combo", name, "delete"))
-            before["combos"][name] = {
-                "models": combo_model_strings(current),
-                "strategy": current.get("strategy") or "priority",
-                "config": current.get("config") or {},
-            }
+            plan.actions.append({"op": "delete_combo", "name": name, "id": current["id"]})
+            plan.differs("combo", name, "delete")
+            plan.before["combos"][name] = _live_combo_view(current)
 
-    # ---------------------------------------------------------------- client keys
-    keys_by_name = {}
-    for key in live.get("keys") or []:
-        if isinstance(key, dict) and key.get("name"):
-            keys_by_name.setdefault(key["name"], []).append(key)
+
+def _live_combo_view(combo):
+    return {
+        "models": combo_model_strings(combo),
+        "strategy": combo.get("strategy") or "priority",
+        "config": combo.get("config") or {},
+    }
+
+
+def describe_legs(live_legs, declared_legs):
+    """How a combo's legs differ, in words: ``legs reordered`` when only the order differs (the failover
+    priority changed), else which legs are missing and which are not declared."""
+    if sorted(live_legs, key=str) == sorted(declared_legs, key=str):
+        return "legs reordered"
+    missing = [leg for leg in declared_legs if leg not in live_legs]
+    extra = [leg for leg in live_legs if leg not in declared_legs]
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(map(str, missing)))
+    if extra:
+        parts.append("not declared " + ", ".join(map(str, extra)))
+    return "legs differ (%s)" % "; ".join(parts) if parts else "legs differ"
+
+
+def _combo_details(live_view, declared_view, fields):
+    details = []
+    if "models" in fields:
+        details.append(describe_legs(live_view["models"], declared_view["models"]))
+    if "strategy" in fields:
+        details.append(f"strategy {live_view['strategy']}, declared {declared_view['strategy']}")
+    if "config" in fields:
+        keys = sorted(set(live_view["config"]) | set(declared_view["config"]))
+        changed = [k for k in keys if live_view["config"].get(k) != declared_view["config"].get(k)]
+        details.append("config differs (%s)" % ", ".join(changed))
+    return details
+
+
+# ---------------------------------------------------------------------------------------- client keys
+def _reconcile_client_keys(plan, desired, live, managed, purge, adopt):
     for declared in desired["client_keys"]:
         name = declared["name"]
-        existing = keys_by_name.get(name, [])
-        is_managed = name in managed_keys
-        record = managed_keys.get(name) or {}
-        key_fp = fingerprint(salt, "client_key", name, declared["key"]) if declared["key"] else None
+        existing = live.keys_by_name.get(name, [])
+        is_managed = name in managed
+        record = managed.get(name) or {}
+        key_fp = fingerprint(plan.ledger["salt"], "client_key", name, declared["key"]) if declared["key"] else None
         if existing and not is_managed and not adopt:
-            errors.append(
+            plan.errors.append(
                 f"client key {name!r}: a client key of that name exists that this module did not create; rename "
                 "or delete it in the dashboard, choose another name, or set adopt=true to take it over"
             )
             continue
-        after["client_keys"][name] = MASK
+        plan.after["client_keys"][name] = MASK
         if not existing:
-            actions.append({"op": "create_key", "name": name, "key": declared["key"], "fingerprint": key_fp})
-            drift.append(_drift("client_key", name, "create"))
-            new_ledger["clientKeys"][name] = {"keyHash": key_fp}
+            plan.actions.append({"op": "create_key", "name": name, "key": declared["key"], "fingerprint": key_fp})
+            plan.differs("client_key", name, "create")
+            plan.ledger["clientKeys"][name] = {"keyHash": key_fp}
             continue
-        before["client_keys"][name] = MASK
+        plan.before["client_keys"][name] = MASK
         fields = []
         if len(existing) > 1:
             fields.append("duplicates")
@@ -509,75 +601,56 @@ def compute_changes(desired, live, purge=True, adopt=False):
         if fields:
             # A key's value cannot be read or changed in place: replace the key(s) of that name.
             for key in existing:
-                actions.append({"op": "delete_key", "name": name, "id": key["id"]})
-            actions.append({"op": "create_key", "name": name, "key": declared["key"], "fingerprint": key_fp})
-            after["client_keys"][name] = MASK_CHANGED
+                plan.actions.append({"op": "delete_key", "name": name, "id": key["id"]})
+            plan.actions.append({"op": "create_key", "name": name, "key": declared["key"], "fingerprint": key_fp})
+            plan.after["client_keys"][name] = MASK_CHANGED
         if fields or not is_managed:
-            drift.append(_drift("client_key", name, "update" if is_managed else "adopt", fields))
-        new_ledger["clientKeys"][name] = {"keyHash": key_fp if key_fp else record.get("keyHash")}
+            plan.differs("client_key", name, "update" if is_managed else "adopt", fields)
+        plan.ledger["clientKeys"][name] = {"keyHash": key_fp if key_fp else record.get("keyHash")}
     declared_keys = {k["name"] for k in desired["client_keys"]}
-    for name in sorted(set(managed_keys) - declared_keys):
+    for name in sorted(set(managed) - declared_keys):
         if not purge:
-            new_ledger["clientKeys"][name] = managed_keys[name]
+            plan.ledger["clientKeys"][name] = managed[name]
             continue
-        existing = keys_by_name.get(name, [])
+        existing = live.keys_by_name.get(name, [])
         for key in existing:
-            actions.append({"op": "delete_key", "name": name, "id": key["id"]})
+            plan.actions.append({"op": "delete_key", "name": name, "id": key["id"]})
         if existing:
-            drift.append(_drift("client_key", name, "delete"))
-            before["client_keys"][name] = MASK
+            plan.differs("client_key", name, "delete")
+            plan.before["client_keys"][name] = MASK
 
-    # --------------------------------------------------------------------- tuning
+
+# --------------------------------------------------------------------------------------------- tuning
+def _reconcile_tuning(plan, desired, live):
     resilience = desired["resilience"] or {}
     if resilience:
-        current = live.get("resilience") or {}
-        before["resilience"] = deep_project(current, resilience)
-        after["resilience"] = copy.deepcopy(resilience)
-        fields = deep_subset_diff(resilience, current)
+        plan.before["resilience"] = deep_project(live.resilience, resilience)
+        plan.after["resilience"] = copy.deepcopy(resilience)
+        fields = deep_subset_diff(resilience, live.resilience)
         if fields:
-            actions.append({"op": "patch_resilience", "name": "resilience", "body": resilience})
-            drift.append(_drift("resilience", "resilience", "update", fields))
+            plan.actions.append({"op": "patch_resilience", "name": "resilience", "body": resilience})
+            plan.differs("resilience", "resilience", "update", fields)
     combo_defaults = desired["combo_defaults"] or {}
     if combo_defaults:
-        current_all = live.get("combo_defaults") or {}
-        current = current_all.get("comboDefaults") or {}
-        before["combo_defaults"] = deep_project(current, combo_defaults)
-        after["combo_defaults"] = copy.deepcopy(combo_defaults)
+        current = live.combo_defaults.get("comboDefaults") or {}
+        plan.before["combo_defaults"] = deep_project(current, combo_defaults)
+        plan.after["combo_defaults"] = copy.deepcopy(combo_defaults)
         fields = deep_subset_diff(combo_defaults, current)
         if fields:
             # PATCH /api/settings/combo-defaults replaces comboDefaults whole: send the merged object.
             body = {
                 "comboDefaults": deep_merge(current, combo_defaults),
-                "providerOverrides": current_all.get("providerOverrides") or {},
+                "providerOverrides": live.combo_defaults.get("providerOverrides") or {},
             }
-            actions.append({"op": "patch_combo_defaults", "name": "combo_defaults", "body": body})
-            drift.append(_drift("combo_defaults", "combo_defaults", "update", fields))
-
-    # --------------------------------------------------------------------- ledger
-    new_ledger["combos"] = sorted(set(new_ledger["combos"]))
-    pre = copy.deepcopy(ledger)
-    pre["version"], pre["owner"] = LEDGER_VERSION, OWNER
-    for name, record in new_ledger["providers"].items():
-        # Names and ownership first; fingerprints only once the secret is really set.
-        pre["providers"].setdefault(name, dict(record, keyHash=None))
-    pre["combos"] = sorted(set(pre["combos"]) | set(new_ledger["combos"]))
-    for name, record in new_ledger["clientKeys"].items():
-        pre["clientKeys"].setdefault(name, {"keyHash": None})
-    ledger_changed = live.get("ledger") != new_ledger
-    return {
-        "actions": actions,
-        "drift": drift,
-        "before": before,
-        "after": after,
-        "ledger": new_ledger,
-        "ledger_pre": pre if pre != live.get("ledger") else None,
-        "ledger_changed": ledger_changed,
-        "errors": errors,
-    }
+            plan.actions.append({"op": "patch_combo_defaults", "name": "combo_defaults", "body": body})
+            plan.differs("combo_defaults", "combo_defaults", "update", fields)
 
 
-def _drift(entity, name, action, fields=None):
-    return {"entity": entity, "name": name, "action": action, "fields": list(fields or [])}
+def _drift(entity, name, action, fields=None, details=None):
+    item = {"entity": entity, "name": name, "action": action, "fields": list(fields or [])}
+    if details:
+        item["details"] = list(details)
+    return item
 
 
 def _connection_fields(conn, body, record, key_fp, is_managed):

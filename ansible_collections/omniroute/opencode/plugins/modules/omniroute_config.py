@@ -321,11 +321,15 @@ drift:
       (C(create), C(update), C(delete), C(adopt)) and C(fields) (what differs for C(update), for example
       C(models), C(strategy), C(config), C(base_url), C(api_key), C(display_name), C(priority),
       C(requestQueue.autoEnableApiKeyProviders)).
+    - A combo C(update) also carries C(details), short descriptions of what differs - C(legs reordered) when
+      only the order of the legs (the failover priority) differs, else the missing and undeclared legs, the
+      strategy, the config keys.
     - Secrets are never in it; C(api_key) in C(fields) only says that the key differs or cannot be confirmed.
   returned: always
   type: list
   elements: dict
-  sample: [{"entity": "combo", "name": "claude-sonnet-4-5", "action": "update", "fields": ["models"]}]
+  sample: [{"entity": "combo", "name": "claude-sonnet-4-5", "action": "update", "fields": ["models"],
+            "details": ["legs reordered"]}]
 diff:
   description: Before/after of managed providers, combos, client keys and tuning; every secret replaced by C(********).
   returned: when diff mode is on
