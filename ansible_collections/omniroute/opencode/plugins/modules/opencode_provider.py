@@ -164,9 +164,9 @@ backup_file:
 """
 
 import errno
-import json
 import os
 import pwd
+import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -175,16 +175,15 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
     ARGUMENT_SPEC,
-    MASK,
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
     ConfigError,
     build_entry,
-    mask_secrets,
     missing_and_unexpected_models,
     plan,
     resolve_config_path,
 )
+from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
 
 
 def read_text(path):
@@ -234,10 +233,11 @@ def make_directory(module, directory, file_args):
         module.set_fs_attributes_if_different(dir_args, True)
 
 
-def mask(text, secret):
-    if not text or not secret:
-        return text
-    return text.replace(json.dumps(secret, ensure_ascii=False)[1:-1], MASK)
+def private_backup(module, real_path):
+    """A backup copy readable by its owner only: it holds whatever credentials the file held."""
+    backup = module.backup_local(real_path)
+    os.chmod(backup, stat.S_IMODE(os.stat(backup).st_mode) & 0o700)
+    return backup
 
 
 def main():
@@ -254,6 +254,9 @@ def main():
     real_path = os.path.realpath(path)
     present = params["state"] == "present"
     result = dict(changed=False, path=path, drift=[], models_missing_ids=[], models_unexpected_ids=[])
+    # Every credential of the file is masked in the diff, the result and errors (module_utils/_secrets.py).
+    masker = Masker()
+    text = None
 
     def fail(message):
         module.fail_json(msg="%s: %s" % (path, message), **result)
@@ -270,7 +273,8 @@ def main():
             module.exit_json(**result)
         change = plan(text or "", params["provider_id"], entry, exists)
     except JsoncError as exc:
-        fail("line %d, column %d: %s; the file was left as it was" % (exc.line, exc.column, exc.reason))
+        reason = masker.message(exc.reason, text or "")
+        fail("line %d, column %d: %s; the file was left as it was" % (exc.line, exc.column, reason))
     except ConfigError as exc:
         fail("%s; the file was left as it was" % exc)
 
@@ -288,7 +292,7 @@ def main():
             if not exists:
                 make_directory(module, os.path.dirname(real_path), file_args)
             elif params["backup"]:
-                result["backup_file"] = module.backup_local(real_path)
+                result["backup_file"] = private_backup(module, real_path)
             write_text(module, real_path, change.after, exists)
             if not exists and file_args.get("mode") is None:
                 umask = os.umask(0)
@@ -308,14 +312,14 @@ def main():
     result["drift"] = drift
     result["changed"] = change.changed or attributes_changed
     if module._diff:
-        secret = params["api_key"]
         result["diff"] = [
             dict(before_header=path, after_header=path,
-                 before=mask(change.before if exists else "", secret), after=mask(change.after, secret)),
+                 before=masker.text(change.before) if exists else "", after=masker.text(change.after)),
             attribute_diff,
         ]
-    # For the action plugin's schema warnings on the controller; it removes this key.
-    result["_document"] = mask_secrets(change.after_value)
+    # For the action plugin's schema warnings on the controller (it removes this key): masked, because
+    # a schema message quotes the offending value.
+    result["_document"] = masker.data(change.after_value)
     module.exit_json(**result)
 
 
