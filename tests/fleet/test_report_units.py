@@ -171,3 +171,13 @@ def test_verify_problems():
     assert "timed out" in client_verify_problems([_debug_result("c", 124)])[0]
     assert "no provider 'omniroute'" in client_verify_problems([_debug_result("d", 0, "{}")])[0]
     assert client_verify_problems([{"skipped": True}]) == []
+
+
+def test_verify_problems_mask_the_value_opencode_quotes():
+    # OpenCode 1.18.33's own words for a credential where its schema wants an object.
+    stderr = ('Error: Configuration is invalid at /h/opencode.json\n'
+              '↳ Expected object | undefined, got "lk-header-9f8e7d6c5b4a3921" mcp.remote-tool.headers\n'
+              '↳ Expected string, got 5 mcp.local-tool.environment.N\n')
+    problem = client_verify_problems([_debug_result("e", 1, stderr=stderr)])[0]
+    assert "lk-header" not in problem
+    assert 'got "********" mcp.remote-tool.headers' in problem and "got 5 mcp.local-tool.environment.N" in problem
