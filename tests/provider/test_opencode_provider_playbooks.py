@@ -135,7 +135,7 @@ def test_no_credential_of_the_developers_file_is_printed(tmp_path):
     schema warnings; all at -vvv. Output and every file not 0600 are searched for them."""
     text, planted = planted_config("provider")
     # a secret where OpenCode's schema wants an object: the schema warning about it must not quote it
-    planted["mcp_header_string"] = "lk-mcpheaderstr-" + os.urandom(8).hex()
+    planted["mcp_header_string"] = "lkh" + os.urandom(10).hex()
     text = text.replace('"mcp": {', '"mcp": {\n    "bad-tool": {"type": "remote", "url": "https://x.invalid", '
                                      '"headers": "%s"},' % planted["mcp_header_string"], 1)
     secrets = dict(planted, omniroute_key=SECRET)

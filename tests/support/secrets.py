@@ -82,7 +82,8 @@ def planted_config(tag: str) -> tuple[str, dict[str, str]]:
     """
     names = ["old_omniroute_key", "other_apikey", "header_authorization", "header_x_api_key",
              "provider_option_token", "deep_password", "mcp_env", "mcp_remote_header", "mcp_oauth_secret"]
-    planted = {name: "lk-%s-%s-%s" % (name.replace("_", "")[:10], tag, os.urandom(8).hex()) for name in names}
+    # Random values only: a word in a value ("authorization") would match ordinary output as a 12-character piece.
+    planted = {name: "lk%d%s%s" % (index, tag[:4], os.urandom(10).hex()) for index, name in enumerate(names)}
     text = """// planted secrets for the leak test: every one must stay out of all output
 {
   "$schema": "https://opencode.ai/config.json",

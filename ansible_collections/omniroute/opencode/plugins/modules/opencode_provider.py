@@ -23,6 +23,15 @@ description:
     reported as warnings, not failures, since the user may run a newer OpenCode.
   - An unparsable file, a top level that is not an object, or a C(provider) or managed entry that is
     not an object fails the task with the file, line and column; the file stays byte for byte.
+  - No credential of the file is ever printed. In the diff (before and after), the result, warnings and error
+    messages every credential-like value is replaced by C(********#<8 hex>) - every provider's
+    C(options.apiKey) (this entry's, old or new, and every other provider's), every value under C(headers), MCP
+    servers' C(environment) and C(headers) values, and any string value under a key whose name contains
+    C(key), C(token), C(secret), C(passw), C(pwd), C(credential) or C(auth) (any case, any depth). The 8 hex
+    digits are an HMAC of the value under a key drawn at random for each run, so equal values show equal masks
+    within one run (the diff shows that a secret changed, not what it is) and nothing links runs.
+    C({env:VAR}) and C({file:path}) references hold no secret and stay visible.
+  - A backup (O(backup=true)) is readable by its owner only, since it holds the file's credentials.
   - The managed host needs only the Python standard library.
 author:
   - omniroute.opencode maintainers (@omniroute)
@@ -53,7 +62,7 @@ attributes:
     details: Reports exactly what a real run would change, in RV(drift), and writes nothing.
   diff_mode:
     support: full
-    details: The text diff (with O(api_key) masked) and the file-attribute diff, as two entries.
+    details: The text diff (every credential masked, see the description) and the file-attribute diff, as two entries.
   platform:
     platforms: posix
   safe_file_operations:
@@ -157,7 +166,7 @@ models_unexpected_ids:
   elements: str
   sample: [old-model]
 backup_file:
-  description: The backup copy, when O(backup=true) and the content changed.
+  description: The backup copy (owner-only), when O(backup=true) and the content changed.
   returned: changed and O(backup=true)
   type: str
   sample: /home/alice/.config/opencode/opencode.json.12345.2026-11-21@10:00:00~
