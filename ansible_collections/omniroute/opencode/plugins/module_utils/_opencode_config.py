@@ -233,4 +233,3 @@ def _refuse_duplicates(doc, provider_id):
     if provider_members and provider_members[-1].node is not None:
         if len(provider_members[-1].node.find(provider_id)) > 1:
             raise ConfigError('"provider.%s" appears more than once; keep one' % provider_id)
-
