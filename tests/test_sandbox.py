@@ -13,8 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.secrets import find_leaks, find_leaks_in_files
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "scripts" / "sandbox.sh"
+# Every ansible-playbook run of the script at -vvv with --diff, as CI and AWX logs are often kept.
+VERBOSE_ENV = {"ANSIBLE_VERBOSITY": "3", "ANSIBLE_DIFF_ALWAYS": "1"}
 
 
 def run_sandbox(tmp_path: Path, *args: str, timeout: float, **env: str) -> subprocess.CompletedProcess:
@@ -46,8 +50,11 @@ def recap_changed(text: str) -> dict[str, int]:
 
 def test_default_mode_merges_then_changes_nothing_then_catches_drift(tmp_path):
     key = "sk-sandbox-test-" + secrets.token_hex(8)
-    out = run_sandbox(tmp_path, timeout=600, SANDBOX_API_KEY=key).stdout
-    assert key not in out, "the sandbox printed the key"
+    out = run_sandbox(tmp_path, timeout=600, SANDBOX_API_KEY=key, **VERBOSE_ENV).stdout
+    # the key, and the old key of Carol's entry that the merge replaces (shown masked in the diff)
+    planted = {"client key": key, "carol's old key": "sk-old-key"}
+    assert find_leaks(out, planted) == [], "the sandbox printed a key"
+    assert find_leaks_in_files(tmp_path / "sandbox", planted) == []
 
     merge = section(out, "First run: merge the provider")
     assert re.search(r'^\+\s+"omniroute": \{', merge, re.M), merge[-3000:]
@@ -65,7 +72,7 @@ def test_default_mode_merges_then_changes_nothing_then_catches_drift(tmp_path):
 
 @pytest.mark.slow
 def test_full_mode_answers_through_the_failover_and_catches_drift(tmp_path):
-    proc = run_sandbox(tmp_path, "--full", timeout=1800)
+    proc = run_sandbox(tmp_path, "--full", timeout=1800, **VERBOSE_ENV)
     out = proc.stdout
     sandbox = tmp_path / "sandbox"
 
@@ -96,7 +103,8 @@ def test_full_mode_answers_through_the_failover_and_catches_drift(tmp_path):
     generated = json.loads((sandbox / "secrets.json").read_text())
     values = [v for v in generated.values() if isinstance(v, str)] + list(generated["sandbox_upstream_keys"].values())
     texts = [out] + [p.read_text(errors="replace") for p in (sandbox / "logs").iterdir()]
-    assert not [v[:6] for v in values if any(v in text for text in texts)], "a secret was printed"
+    assert [leak for text in texts for leak in find_leaks(text, values)] == [], "a secret was printed"
+    assert find_leaks_in_files(sandbox, values) == []
     assert (sandbox / "secrets.json").stat().st_mode & 0o777 == 0o600
 
     # It stopped what it started: the container and its volume, the stand-ins.

@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.fleet import CONTROLLER_ADDR, Fleet, Host, parse_recap
 from tests.support.opencode import opencode_binary
+from tests.support.secrets import find_leaks, find_leaks_in_files
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +29,11 @@ BASE_URL = f"http://{CONTROLLER_ADDR}:20128"
 EXPECTED_URL = BASE_URL + "/v1"
 MODELS = ["fleet-default", "fleet-fast", "fleet-reasoning"]
 
+# Dave's own credentials, one in every place the masking rule names: none may appear in any output, report or
+# file others can read (the -vvv --diff runs below print every result and diff).
+# Random values only: a word in a value would match ordinary output as a 12-character piece.
+DAVE_SECRETS = {name: f"lkd{index}{os.urandom(10).hex()}" for index, name in
+                enumerate(("apikey", "authorization", "xapikey", "sessiontoken", "mcpenv", "mcpheader", "oauth"))}
 DAVE_JSONC = """// dave's own config: comments and his other provider must survive
 {
   "theme": "opencode",
@@ -36,12 +42,22 @@ DAVE_JSONC = """// dave's own config: comments and his other provider must survi
     "local": {
       "npm": "@ai-sdk/openai-compatible",
       "name": "Local",
-      "options": {"baseURL": "http://127.0.0.1:11434/v1"},
+      "options": {"baseURL": "http://127.0.0.1:11434/v1", "apiKey": "%(apikey)s",
+                  "headers": {"Authorization": "Bearer %(authorization)s", "x-api-key": "%(xapikey)s"},
+                  "sessionToken": "%(sessiontoken)s"},
       "models": {"llama": {"name": "Llama"}},
     },
   },
+  "mcp": {
+    "tool": {"type": "local", "command": ["tool"], "environment": {"TOOL_SETTING": "%(mcpenv)s"}},
+    "remote": {"type": "remote", "url": "https://mcp.example.invalid", "headers": {"X-Custom": "%(mcpheader)s"},
+               "oauth": {"clientId": "dave", "clientSecret": "%(oauth)s"}},
+  },
 }
-"""
+""" % DAVE_SECRETS
+ALL_SECRETS = dict(DAVE_SECRETS, client_key=SECRET)
+# The runs that print everything a CI/AWX log would keep, with the client role's output not hidden.
+VERBOSE = ("-vvv", "--diff", "-e", "opencode_client_no_log=false")
 
 HOSTS = [
     Host("h1", ["alice", "bob", "carol"]),
@@ -126,8 +142,20 @@ def build_fleet():
 
 def _play(fleet: Fleet, name: str, *args: str):
     result = fleet.ansible_playbook([f"omniroute.opencode.{name}", "-i", str(fleet.inventory), *args])
-    assert SECRET not in result.stdout, "the client key was printed"
+    assert find_leaks(result.stdout, ALL_SECRETS) == [], "a credential was printed"
     return result, parse_recap(result.stdout)
+
+
+def _assert_no_secret_in_files(fleet: Fleet, *paths: pathlib.Path):
+    """Reports and every file on the fleet's hosts that others may read hold no credential."""
+    for path in paths:
+        assert find_leaks(path.read_text(), ALL_SECRETS, where=str(path)) == []
+    # The managed config is root:developers 0640 with the client key in it by design (the role's documented mode
+    # when the key is in the file): the developers' OpenCode reads it. Nothing else may hold a credential.
+    managed = fleet.hosts["h4"].root / "etc" / "opencode" / "opencode.json"
+    for host in fleet.hosts.values():
+        for where in (host.root / "home", host.root / "etc" / "opencode"):
+            assert find_leaks_in_files(where, ALL_SECRETS, exclude=[managed]) == []
 
 
 def test_converge_configures_every_user(fleet):
@@ -209,9 +237,11 @@ def test_drift_report_names_exactly_the_drift(fleet):
 
     before = _snapshot(fleet)
     report_path = fleet.workdir / "drift-report.json"
-    result, recap = _play(fleet, "drift", "-e", f"opencode_drift_report_path={report_path}")
+    result, recap = _play(fleet, "drift", "-e", f"opencode_drift_report_path={report_path}", *VERBOSE)
     assert result.returncode != 0, result.stdout[-6000:]
     assert _snapshot(fleet) == before, "check mode wrote something"
+    # (files are searched after the repair: bob's file is 0644 by hand here)
+    assert find_leaks(report_path.read_text(), ALL_SECRETS, where=str(report_path)) == []
 
     report = json.loads(report_path.read_text())
     print(result.stdout[result.stdout.find("TASK [Show the drift summary]"):])  # shown with -s / on failure
@@ -252,7 +282,7 @@ def test_converge_repairs_the_drift(fleet):
     h6 = fleet.hosts["h6"]
     fleet.start_sshd(h6)
     fleet.wait_ssh(h6)
-    result, recap = _play(fleet, "site")
+    result, recap = _play(fleet, "site", *VERBOSE)
     assert result.returncode == 0, result.stdout[-6000:]
     changed = {name for name, c in recap.items() if c["changed"]}
     assert changed == {"h1", "h2"}, recap
@@ -267,6 +297,7 @@ def test_converge_repairs_the_drift(fleet):
     assert result.returncode == 0, result.stdout[-6000:]
     report = json.loads(report_path.read_text())
     assert report["drift"] is False
+    _assert_no_secret_in_files(fleet, report_path)
     assert {rec["status"] for rec in report["hosts"].values()} == {"in_sync"}
 
 
@@ -299,10 +330,12 @@ def test_config_opencode_rejects_fails_the_host_with_opencodes_message(fleet):
     # A foreign provider with a field of the wrong type: the merge keeps it (not ours to touch),
     # OpenCode refuses the file.
     data = json.loads(original)
-    data["provider"]["broken"] = {"models": 3}
+    frank_header = "lkf" + os.urandom(10).hex()
+    data["provider"]["broken"] = {"models": 3, "options": {"headers": frank_header}}
     _edit(path, lambda _t: json.dumps(data, indent=2) + "\n")
     try:
-        result, recap = _play(fleet, "site", "--limit", "h3")
+        result, recap = _play(fleet, "site", "--limit", "h3", *VERBOSE)
+        assert find_leaks(result.stdout, [frank_header]) == []
         assert result.returncode != 0
         assert recap["h3"]["failed"] == 1, recap
         assert "user frank: OpenCode could not load the config" in result.stdout, result.stdout[-4000:]

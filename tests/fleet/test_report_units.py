@@ -384,3 +384,12 @@ def test_prometheus_certificate_metric_only_when_known():
     sample, = families["opencode_drift_certificate_days_to_expiry"].samples
     assert sample.labels == {"host": "p", "certificate": "/etc/omniroute/tls.crt"} and sample.value == 12
     assert "opencode_drift_last_check_timestamp_seconds" not in families
+
+def test_verify_problems_mask_the_value_opencode_quotes():
+    # OpenCode 1.18.33's own words for a credential where its schema wants an object.
+    stderr = ('Error: Configuration is invalid at /h/opencode.json\n'
+              '↳ Expected object | undefined, got "lk-header-9f8e7d6c5b4a3921" mcp.remote-tool.headers\n'
+              '↳ Expected string, got 5 mcp.local-tool.environment.N\n')
+    problem = client_verify_problems([_debug_result("e", 1, stderr=stderr)])[0]
+    assert "lk-header" not in problem
+    assert 'got "********" mcp.remote-tool.headers' in problem and "got 5 mcp.local-tool.environment.N" in problem

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.ansible import run_tasks
 from tests.support.opencode import load_config
+from tests.support.secrets import find_leaks, find_leaks_in_files, planted_config
 
 SECRET = "test-omniroute-key-7f3a9c2e1b"
 MODELS = ["claude-sonnet-4-5", "gpt-5"]
@@ -123,9 +124,45 @@ def test_diff_masks_the_key_everywhere(tmp_path):
     run = run_tasks([provider_task(path)], tmp_path, diff=True, verbosity=3, json_output=False)
     assert run.rc == 0, run.stdout
     assert "+    \"omniroute\": {" in run.stdout
-    assert '"apiKey": "********"' in run.stdout
+    assert '"apiKey": "********#' in run.stdout
     assert SECRET not in run.stdout + run.stderr
     assert SECRET in path.read_text()
+
+
+def test_no_credential_of_the_developers_file_is_printed(tmp_path):
+    """Every credential in the file (other providers, headers, MCP servers, the replaced entry's old key), in
+    every path of the module: check and real run with --diff and a backup, state absent, an unparsable file,
+    schema warnings; all at -vvv. Output and every file not 0600 are searched for them."""
+    text, planted = planted_config("provider")
+    # a secret where OpenCode's schema wants an object: the schema warning about it must not quote it
+    planted["mcp_header_string"] = "lkh" + os.urandom(10).hex()
+    text = text.replace('"mcp": {', '"mcp": {\n    "bad-tool": {"type": "remote", "url": "https://x.invalid", '
+                                     '"headers": "%s"},' % planted["mcp_header_string"], 1)
+    secrets = dict(planted, omniroute_key=SECRET)
+    path = tmp_path / "cfg" / "opencode.jsonc"
+    broken = tmp_path / "cfg" / "broken.jsonc"
+    path.parent.mkdir()
+    path.write_text(text)
+    path.chmod(0o644)
+    broken.write_text(text.replace('"sessionToken"', '"sessionToken" "oops"', 1))
+    broken.chmod(0o600)
+    tasks = [dict(provider_task(path, name="check"), check_mode=True),
+             provider_task(path, name="merge", backup=True),
+             dict(provider_task(path, name="absent", state="absent", backup=True), check_mode=True),
+             dict(provider_task(broken, name="broken"), ignore_errors=True)]
+    run = run_tasks(tasks, tmp_path, diff=True, verbosity=3, json_output=False)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert find_leaks(run.stdout + run.stderr, secrets) == []
+    assert find_leaks_in_files(path.parent, secrets) == []  # the merged file and its backup are 0600
+    # the diff still says what changed: the replaced key shows as one mask before and another after
+    removed = [line for line in run.stdout.splitlines() if line.startswith("-") and '"apiKey": "********#' in line]
+    added = [line for line in run.stdout.splitlines() if line.startswith("+") and '"apiKey": "********#' in line]
+    assert removed and added and removed[0].split("#")[1] != added[0].split("#")[1]
+    assert "Bearer {env:TEAM_TOKEN}" in run.stdout  # references stay visible
+    assert "mcp.bad-tool: does not match any allowed form" in run.stderr  # the schema warning is shown
+    assert "sessionToken" in run.stdout and "line " in run.stdout  # the parse error is shown
+    assert broken.read_text().count(planted["provider_option_token"]) == 1  # untouched
+    assert planted["other_apikey"] in path.read_text() and SECRET in path.read_text()
 
 
 def test_backup_only_when_writing(tmp_path):

@@ -18,6 +18,7 @@ import requests
 
 from tests.support import omniroute as omr
 from tests.support import upstreams as ups
+from tests.support.secrets import find_leaks
 
 pytestmark = pytest.mark.slow
 
@@ -170,9 +171,9 @@ def env(tmp_path, upstreams):
         server.stop()
 
 
-def assert_no_secret(env: Env, text: str) -> None:
-    for secret in env.secrets():
-        assert secret not in text, "a secret appeared in the output"
+def assert_no_secret(env: Env, text: str, *extra: str) -> None:
+    """No secret in ``text``: full value, 12-character piece or base64 (tests/support/secrets.py)."""
+    assert find_leaks(text, [*env.secrets(), *extra]) == [], "a secret appeared in the output"
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -470,10 +471,12 @@ def _bad(env: Env, case: str) -> dict:
 )
 def test_bad_input_fails_clearly_and_changes_nothing(shared, case, message):
     before = shared.snapshot()
-    proc, result = shared.run(_bad(shared, case), expect_failure=True)
+    args = _bad(shared, case)
+    proc, result = shared.run(args, "-vvv", diff=True, expect_failure=True)
     assert result.get("failed") is True, proc.stdout
     assert message in result["msg"], result["msg"]
-    assert_no_secret(shared, proc.stdout + proc.stderr)
+    assert_no_secret(shared, proc.stdout + proc.stderr, args["admin_password"],
+                     *[p["api_key"] for p in args["providers"]])
     after = shared.snapshot()
     if case == "unknown builtin provider":
         # the server alone knows its provider ids: the builtin connection is created first, so the only

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import omniroute as omr
 from tests.support import upstreams as ups
+from tests.support.secrets import find_leaks, find_leaks_in_files
 
 pytestmark = pytest.mark.slow
 
@@ -160,11 +161,12 @@ class Deployment:
         role_vars.update(overrides)
         return role_vars
 
-    def run_role(self, *, check=False, diff=False, **overrides) -> subprocess.CompletedProcess:
-        result = omr.ansible_playbook(ROLE_PLAY, extra_vars=self.role_vars(**overrides), check=check, diff=diff)
-        assert result.returncode == 0, f"role run failed (rc {result.returncode}):\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
+    def run_role(self, *, check=False, expect_rc=0, **overrides) -> subprocess.CompletedProcess:
+        """One role run, always at -vvv with --diff (how AWX and CI logs are often kept): no secret in its output."""
+        result = omr.ansible_playbook(ROLE_PLAY, "-vvv", extra_vars=self.role_vars(**overrides), check=check, diff=True)
+        assert result.returncode == expect_rc, f"role run: rc {result.returncode}:\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
         self.assert_no_secret(result.stdout + result.stderr)
-        if not check:
+        if not check and expect_rc == 0 and overrides.get("omniroute_proxy_state", "present") == "present":
             self.facts = json.loads(self.facts_file.read_text())
         return result
 
@@ -202,8 +204,10 @@ class Deployment:
         return state
 
     def assert_no_secret(self, text: str) -> None:
-        leaked = [s[:6] + "..." for s in self.all_secrets() if s and s in text]
-        assert not leaked, f"secrets printed by ansible-playbook: {leaked}"
+        labelled = {f"#{i}": s for i, s in enumerate(self.all_secrets())}
+        assert find_leaks(text, labelled) == [], "secrets printed by ansible-playbook"
+        if self.config_dir.exists():  # the files the role writes that others may read
+            assert find_leaks_in_files(self.config_dir, labelled) == []
 
     def admin(self) -> requests.Session:
         return omr.admin_session(self.base, self.secrets["omniroute_proxy_admin_password"])
@@ -277,6 +281,7 @@ def test_check_mode_on_a_host_with_nothing_deployed(deployment):
     # The drift playbook runs the role in check mode: the container is missing, so the API cannot be compared.
     drift = deployment.run_drift(expect_rc=2)
     assert "does not exist yet" in drift.stdout
+    assert f"{deployment.container} (localhost/omniroute:{omr.OMNIROUTE_VERSION}): would change, state not created" in drift.stdout
     assert "Run the container with podman" in changed_tasks(drift.stdout)
     assert omr.podman("container", "exists", deployment.container, check=False).returncode == 1, "check mode created it"
     assert not deployment.config_dir.exists(), "check mode wrote the config directory"
@@ -302,6 +307,8 @@ def test_deploy_sets_facts_and_applies_the_priority(deployment):
     for name in EXPECTED_COMBOS:
         assert leg_providers(combos[name]) == ["bad500", "bad429", "good"], combos[name]
         assert combos[name].get("strategy", "priority") == "priority"
+    # -vvv stays worth reading: the container's name, image and state, without its inspect data
+    assert f"{deployment.container} (localhost/omniroute:{omr.OMNIROUTE_VERSION}): changed, state running" in result.stdout
     # secrets file: root-only
     env_file = deployment.config_dir / f"{deployment.container}.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
@@ -445,6 +452,33 @@ def test_restart_keeps_the_state(deployment):
     resp = deployment.chat("gpt-4o-mini", stream=False)
     assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == "hello from good"
     # and the declared state (the new priority) is still exactly what runs: check mode finds no drift
-    result = deployment.run_role(check=True, diff=True)
+    result = deployment.run_role(check=True)
     assert recap(result.stdout)["changed"] == 0, changed_tasks(result.stdout)
     assert "- in sync" in result.stdout
+
+
+def test_a_failed_container_start_prints_no_secret(deployment):
+    # Another container name, an image that is not there: the engine fails; the role says so without secrets.
+    broken = deployment.container + "-broken"
+    result = deployment.run_role(
+        expect_rc=2, omniroute_proxy_container_name=broken, omniroute_proxy_volume=broken + "-data",
+        omniroute_proxy_image_build=False, omniroute_proxy_image="localhost/omniroute-missing",
+        omniroute_proxy_image_pull="never",
+    )  # fmt: skip
+    assert f"{broken} (localhost/omniroute-missing:{omr.OMNIROUTE_VERSION}): the container did not start" in result.stdout
+    assert omr.podman("container", "exists", broken, check=False).returncode == 1
+    (deployment.config_dir / f"{broken}.env").unlink()
+
+
+def test_absent_with_the_volume_removes_every_secret_file(deployment):
+    # The file an earlier run writes when OmniRoute generated the client key (this deployment declares its key).
+    key_file = deployment.config_dir / f"{deployment.container}.client-key"
+    key_file.write_text(deployment.secrets["omniroute_proxy_client_key"] + "\n")
+    key_file.chmod(0o600)
+    absent = {"omniroute_proxy_state": "absent", "omniroute_proxy_volume_remove": True}
+    deployment.run_role(check=True, **absent)
+    assert key_file.exists() and omr.podman("container", "exists", deployment.container, check=False).returncode == 0
+    deployment.run_role(**absent)
+    assert omr.podman("container", "exists", deployment.container, check=False).returncode == 1
+    assert omr.podman("volume", "exists", deployment.volume, check=False).returncode == 1
+    assert sorted(p.name for p in deployment.config_dir.iterdir()) == [], "a secret file stayed behind"

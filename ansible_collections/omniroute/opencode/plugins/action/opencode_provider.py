@@ -17,6 +17,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_confi
     ConfigError,
     build_entry,
 )
+from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
 from ansible_collections.omniroute.opencode.plugins.plugin_utils._schema import (
     OPENCODE_VERSION,
     config_errors,
@@ -46,7 +47,9 @@ class ActionModule(ActionBase):
                                     args["model_labels"], args["display_name"])
             except ConfigError as exc:
                 return dict(result, failed=True, msg=str(exc))
-            problems = provider_entry_errors(entry)
+            # Validated masked: a schema message may quote a value, and this result is not the module's
+            # (Ansible's no_log censoring of the module's own result does not apply to it).
+            problems = provider_entry_errors(Masker().data(entry))
             if problems:
                 return dict(result, failed=True, msg="the provider entry would not be valid OpenCode %s config, "
                             "nothing was written: %s" % (OPENCODE_VERSION, "; ".join(problems)))

@@ -271,13 +271,16 @@ def _parse_debug_config(stdout):
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# OpenCode's schema errors quote the rejected value ('Expected object, got "<value>"'): it may be a credential.
+_QUOTED_VALUE = re.compile(r'(\bgot )"(?:[^"\\]|\\.)*"')
 
 
 def _opencode_message(text):
-    """OpenCode's error text without colours and without the echoed file content.
+    """OpenCode's error text without colours, without the echoed file content, with quoted values masked.
 
     On a JSON(C) syntax error OpenCode prints the whole input (which can hold keys) and each bad
-    line; keep the error names with their line and column only.
+    line; keep the error names with their line and column only. A schema error quotes the value it
+    rejected, which may be a credential: it becomes ``"********"``.
     """
     text = _ANSI.sub("", text or "")
     out = []
@@ -293,7 +296,7 @@ def _opencode_message(text):
         if skipping or stripped.startswith("Line ") or (stripped and set(stripped) <= {"^", "~"}):
             continue
         if stripped:
-            out.append(stripped)
+            out.append(_QUOTED_VALUE.sub(r'\1"********"', stripped))
     return " ".join(out)
 
 

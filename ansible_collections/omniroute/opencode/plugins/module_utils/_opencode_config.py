@@ -35,7 +35,6 @@ DEFAULT_MODELS = (
     "gemini-3.1-pro-high",
     "gemini-3-flash",
 )
-MASK = "********"
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path"),
@@ -234,16 +233,3 @@ def _refuse_duplicates(doc, provider_id):
     if provider_members and provider_members[-1].node is not None:
         if len(provider_members[-1].node.find(provider_id)) > 1:
             raise ConfigError('"provider.%s" appears more than once; keep one' % provider_id)
-
-
-def mask_secrets(config):
-    """A copy of a parsed config with every provider's options.apiKey masked."""
-    providers = config.get("provider")
-    if not isinstance(providers, dict):
-        return config
-    masked = {}
-    for name, provider in providers.items():
-        if isinstance(provider, dict) and isinstance(provider.get("options"), dict) and "apiKey" in provider["options"]:
-            provider = dict(provider, options=dict(provider["options"], apiKey=MASK))
-        masked[name] = provider
-    return dict(config, provider=masked)

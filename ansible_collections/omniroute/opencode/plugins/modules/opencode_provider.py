@@ -23,6 +23,15 @@ description:
     reported as warnings, not failures, since the user may run a newer OpenCode.
   - An unparsable file, a top level that is not an object, or a C(provider) or managed entry that is
     not an object fails the task with the file, line and column; the file stays byte for byte.
+  - No credential of the file is ever printed. In the diff (before and after), the result, warnings and error
+    messages every credential-like value is replaced by C(********#<8 hex>) - every provider's
+    C(options.apiKey) (this entry's, old or new, and every other provider's), every value under C(headers), MCP
+    servers' C(environment) and C(headers) values, and any string value under a key whose name contains
+    C(key), C(token), C(secret), C(passw), C(pwd), C(credential) or C(auth) (any case, any depth). The 8 hex
+    digits are an HMAC of the value under a key drawn at random for each run, so equal values show equal masks
+    within one run (the diff shows that a secret changed, not what it is) and nothing links runs.
+    C({env:VAR}) and C({file:path}) references hold no secret and stay visible.
+  - A backup (O(backup=true)) is readable by its owner only, since it holds the file's credentials.
   - The managed host needs only the Python standard library.
 author:
   - omniroute.opencode maintainers (@omniroute)
@@ -53,7 +62,7 @@ attributes:
     details: Reports exactly what a real run would change, in RV(drift), and writes nothing.
   diff_mode:
     support: full
-    details: The text diff (with O(api_key) masked) and the file-attribute diff, as two entries.
+    details: The text diff (every credential masked, see the description) and the file-attribute diff, as two entries.
   platform:
     platforms: posix
   safe_file_operations:
@@ -157,16 +166,16 @@ models_unexpected_ids:
   elements: str
   sample: [old-model]
 backup_file:
-  description: The backup copy, when O(backup=true) and the content changed.
+  description: The backup copy (owner-only), when O(backup=true) and the content changed.
   returned: changed and O(backup=true)
   type: str
   sample: /home/alice/.config/opencode/opencode.json.12345.2026-11-21@10:00:00~
 """
 
 import errno
-import json
 import os
 import pwd
+import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -175,16 +184,15 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
     ARGUMENT_SPEC,
-    MASK,
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
     ConfigError,
     build_entry,
-    mask_secrets,
     missing_and_unexpected_models,
     plan,
     resolve_config_path,
 )
+from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
 
 
 def read_text(path):
@@ -234,10 +242,11 @@ def make_directory(module, directory, file_args):
         module.set_fs_attributes_if_different(dir_args, True)
 
 
-def mask(text, secret):
-    if not text or not secret:
-        return text
-    return text.replace(json.dumps(secret, ensure_ascii=False)[1:-1], MASK)
+def private_backup(module, real_path):
+    """A backup copy readable by its owner only: it holds whatever credentials the file held."""
+    backup = module.backup_local(real_path)
+    os.chmod(backup, stat.S_IMODE(os.stat(backup).st_mode) & 0o700)
+    return backup
 
 
 def main():
@@ -254,6 +263,9 @@ def main():
     real_path = os.path.realpath(path)
     present = params["state"] == "present"
     result = dict(changed=False, path=path, drift=[], models_missing_ids=[], models_unexpected_ids=[])
+    # Every credential of the file is masked in the diff, the result and errors (module_utils/_secrets.py).
+    masker = Masker()
+    text = None
 
     def fail(message):
         module.fail_json(msg="%s: %s" % (path, message), **result)
@@ -270,7 +282,8 @@ def main():
             module.exit_json(**result)
         change = plan(text or "", params["provider_id"], entry, exists)
     except JsoncError as exc:
-        fail("line %d, column %d: %s; the file was left as it was" % (exc.line, exc.column, exc.reason))
+        reason = masker.message(exc.reason, text or "")
+        fail("line %d, column %d: %s; the file was left as it was" % (exc.line, exc.column, reason))
     except ConfigError as exc:
         fail("%s; the file was left as it was" % exc)
 
@@ -288,7 +301,7 @@ def main():
             if not exists:
                 make_directory(module, os.path.dirname(real_path), file_args)
             elif params["backup"]:
-                result["backup_file"] = module.backup_local(real_path)
+                result["backup_file"] = private_backup(module, real_path)
             write_text(module, real_path, change.after, exists)
             if not exists and file_args.get("mode") is None:
                 umask = os.umask(0)
@@ -308,14 +321,14 @@ def main():
     result["drift"] = drift
     result["changed"] = change.changed or attributes_changed
     if module._diff:
-        secret = params["api_key"]
         result["diff"] = [
             dict(before_header=path, after_header=path,
-                 before=mask(change.before if exists else "", secret), after=mask(change.after, secret)),
+                 before=masker.text(change.before) if exists else "", after=masker.text(change.after)),
             attribute_diff,
         ]
-    # For the action plugin's schema warnings on the controller; it removes this key.
-    result["_document"] = mask_secrets(change.after_value)
+    # For the action plugin's schema warnings on the controller (it removes this key): masked, because
+    # a schema message quotes the offending value.
+    result["_document"] = masker.data(change.after_value)
     module.exit_json(**result)
 
 

@@ -1,0 +1,142 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) omniroute.opencode contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one rule for credentials in a developer's OpenCode config, and how they are masked.
+
+A string value is a credential when it sits (at any depth, in any case)
+  - under a key whose name contains ``key``, ``token``, ``secret``, ``passw``, ``pwd``,
+    ``credential`` or ``auth`` (``apiKey``, ``x-api-key``, ``Authorization``, ``GITHUB_TOKEN``,
+    ``oauth.clientSecret``, ...), or
+  - anywhere below a ``headers`` or ``environment`` object (HTTP headers of providers and MCP
+    servers, an MCP server's environment),
+unless it is only a reference that OpenCode substitutes at run time (``{env:VAR}``,
+``{file:path}``, optionally after ``Bearer``/``Basic``/``Token``): a reference holds no secret.
+
+A credential is shown as ``********#<8 hex>``: a short HMAC-SHA256 of the value under a key drawn
+at random for each run, so within one run equal values get equal masks (a diff shows that a
+secret changed, or moved, without showing it) and nothing can be learnt about a value across runs.
+
+Standard library only: the module runs this on the managed host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+
+MASK = "********"
+SECRET_KEY_WORDS = ("key", "token", "secret", "passw", "pwd", "credential", "auth")
+SECRET_CONTAINERS = ("headers", "environment")
+_REFERENCE = re.compile(r"\{(?:env|file):[^{}]*\}")
+_REFERENCE_PREFIXES = ("", "bearer", "basic", "token")
+# Strings (also unterminated ones, for broken files), comments, and the punctuation that gives
+# the structure; numbers and literals are never credentials and are skipped.
+_TOKEN = re.compile(r'"(?:[^"\\\n\r]|\\.)*"?|//[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|[{}\[\]:,]')
+
+
+def is_secret_key(name):
+    """Whether a value under the key ``name`` is a credential (by the key's name alone)."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_KEY_WORDS)
+
+
+def _marks_secret(name):
+    return is_secret_key(name) or name.lower() in SECRET_CONTAINERS
+
+
+def is_reference(value):
+    """``{env:VAR}``/``{file:path}`` only (optionally after an auth scheme word): not a secret."""
+    if not _REFERENCE.search(value):
+        return False
+    return _REFERENCE.sub("", value).strip().lower() in _REFERENCE_PREFIXES
+
+
+class Masker:
+    """Masks credentials; equal values get equal masks for the lifetime of one Masker."""
+
+    def __init__(self, key=None):
+        self._key = key if key is not None else os.urandom(32)
+
+    def token(self, value):
+        """The mask of one credential value."""
+        digest = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return "%s#%s" % (MASK, digest[:8])
+
+    def data(self, value, secret=False):
+        """A copy of decoded config data with every credential replaced by its mask."""
+        if isinstance(value, dict):
+            return dict((key, self.data(item, secret or _marks_secret(key))) for key, item in value.items())
+        if isinstance(value, list):
+            return [self.data(item, secret) for item in value]
+        if secret and isinstance(value, str) and not is_reference(value):
+            return self.token(value)
+        return value
+
+    def text(self, text):
+        """JSON/JSONC ``text`` with every credential string replaced by its mask, all else kept.
+
+        Works on broken text too (best effort: the structure is followed token by token), so
+        that an error message about an unparsable file can be masked as well.
+        """
+        pieces = []
+        last = 0
+        for start, end, value in _secret_strings(text):
+            pieces.append(text[last:start])
+            pieces.append(json.dumps(self.token(value)))
+            last = end
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def message(self, message, text):
+        """``message`` (e.g. a parser error quoting part of ``text``) with the credentials of ``text`` masked."""
+        values = sorted(set(value for _start, _end, value in _secret_strings(text)), key=len, reverse=True)
+        for value in values:
+            if value:
+                message = message.replace(value, self.token(value))
+        return message
+
+
+def _decode(token):
+    try:
+        return json.loads(token)
+    except ValueError:
+        return token[1:-1] if token.endswith('"') and len(token) > 1 else token[1:]
+
+
+def _secret_strings(text):
+    """(start, end, decoded value) of every credential string literal in a JSON(C) text."""
+    # One frame per open object/array: [is_object, secret, key, previous significant token].
+    stack = []
+    previous = None
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token.startswith("//") or token.startswith("/*"):
+            continue
+        frame = stack[-1] if stack else None
+        if token in ("{", "["):
+            stack.append([token == "{", _value_secret(frame, previous), None])
+        elif token in ("}", "]"):
+            if stack:
+                stack.pop()
+        elif token.startswith('"'):
+            is_key = frame is not None and frame[0] and previous in ("{", ",")
+            if is_key:
+                frame[2] = _decode(token)
+            elif _value_secret(frame, previous):
+                value = _decode(token)
+                if not is_reference(value):
+                    yield match.start(), match.end(), value
+        previous = token if not token.startswith('"') else '"'
+
+
+def _value_secret(frame, previous):
+    """Whether the value that starts now (after ``previous``) lies in a credential position."""
+    if frame is None:
+        return False
+    if frame[0]:
+        key = frame[2] if previous == ":" else None
+        return frame[1] or (key is not None and _marks_secret(key))
+    return frame[1]
