@@ -13,16 +13,29 @@ description:
   - Idempotently merges one provider entry into an OpenCode config file (C(opencode.json) or
     C(opencode.jsonc)) so that OpenCode sends its requests to an OmniRoute proxy.
   - Edits text, not data. Every byte outside the managed entry stays as it was - comments, other
-    providers, key order, indentation, trailing commas, CRLF line endings, a UTF-8 BOM. The new or
-    replaced entry follows the file's own indentation.
+    providers, key order, indentation, trailing commas, line endings (LF, CRLF, lone CR, mixed), a
+    UTF-8 BOM. The new or replaced entry follows the file's own indentation and its dominant line
+    ending (LF on a tie).
+  - Comments stay with what they belong to. A comment after a value on the same line stays after
+    that value on that line (new members go below it, also after a block comment running onto later
+    lines); a comment on its own line stays before what follows it; a comment on the line of the
+    opening C({) stays first. Comments inside a managed entry that is replaced are not kept.
+  - Reads the file as OpenCode 1.18.33 does (Microsoft's C(jsonc-parser) with comments and trailing
+    commas allowed, a BOM dropped, the last of duplicate keys winning) - what it rejects is refused
+    (for example V(NaN), V(Infinity), C([,]), C({,})), what it loads is merged (for example a lone
+    surrogate escape, a duplicate C($schema)), and every file written parses there.
   - Adds the key C($schema) with the value C(https://opencode.ai/config.json) when it is missing, because OpenCode
     rewrites files without it, which would otherwise show as drift on every run.
   - Normalizes O(base_url) to exactly one C(/v1) and repairs a stale C(/v1/v1) in the file.
   - The entry is validated on the controller against the OpenCode 1.18.33 config schema shipped in
     the collection before anything is written. Schema problems elsewhere in the user's file are
     reported as warnings, not failures, since the user may run a newer OpenCode.
-  - An unparsable file, a top level that is not an object, or a C(provider) or managed entry that is
-    not an object fails the task with the file, line and column; the file stays byte for byte.
+  - An unparsable file fails the task with the file, line and column; the file stays byte for byte.
+  - Refused on purpose, though valid JSONC, also with the file, line and column - a
+    top level that is not an object, a C(provider) or managed entry that is not an object (V(null)
+    included), and a C(provider) or managed entry written more than once.
+  - Accepted on purpose, although OpenCode rejects it - a file holding only whitespace and comments
+    becomes a fresh config below those comments (as does an empty file, which OpenCode skips).
   - The managed host needs only the Python standard library.
 author:
   - omniroute.opencode maintainers (@omniroute)
@@ -172,7 +185,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError, utf8_safe
+from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
     ARGUMENT_SPEC,
     MASK,
@@ -275,9 +288,7 @@ def main():
         fail("%s; the file was left as it was" % exc)
 
     if present:
-        # utf8_safe: ids and values decoded from escapes like "\ud800" must not fail the result.
-        result["models_missing_ids"], result["models_unexpected_ids"] = utf8_safe(
-            missing_and_unexpected_models(change.current, entry))
+        result["models_missing_ids"], result["models_unexpected_ids"] = missing_and_unexpected_models(change.current, entry)
     drift = list(change.drift)
 
     file_args = module.load_file_common_arguments(params, path=real_path)
@@ -317,7 +328,7 @@ def main():
             attribute_diff,
         ]
     # For the action plugin's schema warnings on the controller; it removes this key.
-    result["_document"] = utf8_safe(mask_secrets(change.after_value))
+    result["_document"] = mask_secrets(change.after_value)
     module.exit_json(**result)
 
 
