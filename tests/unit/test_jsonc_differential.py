@@ -327,3 +327,9 @@ def test_merge_agrees_with_jsonc_parser(text):
         edits = [(start - shift, end - shift, inserted) for start, end, inserted in change.edits]
         check_comment_placement(opencode_reads, after, edits, ref)
     assert plan(change.after, PROVIDER_ID, ENTRY).edits == []
+
+    removal = plan(change.after, PROVIDER_ID, None)  # state=absent takes out only the entry
+    errors, removed_value = ref.parse(removal.after.lstrip(BOM))
+    assert errors == [], "jsonc-parser rejects what state=absent wrote:\n%r" % removal.after
+    del expected["provider"][PROVIDER_ID]
+    assert comparable(removed_value) == comparable(expected)

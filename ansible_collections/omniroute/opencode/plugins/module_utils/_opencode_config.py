@@ -112,6 +112,16 @@ def build_models(models, model_labels):
     return result
 
 
+def decode_config(data):
+    """The text of a config file's bytes; refuses what is not UTF-8 with the line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        valid = data[:exc.start].decode("utf-8")
+        line, column = position(valid, len(valid))
+        raise ConfigError("the file is not UTF-8 text (byte %d)" % exc.start, line, column)
+
+
 def resolve_config_path(home, environ):
     """The user's global config file: opencode.jsonc when it exists (OpenCode prefers it), else opencode.json."""
     config_home = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")

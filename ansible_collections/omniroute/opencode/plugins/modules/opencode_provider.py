@@ -193,6 +193,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_confi
     REQUIRED_IF,
     ConfigError,
     build_entry,
+    decode_config,
     mask_secrets,
     missing_and_unexpected_models,
     plan,
@@ -209,10 +210,7 @@ def read_text(path):
         if exc.errno == errno.ENOENT:
             return None
         raise ConfigError("cannot read the file: %s" % exc.strerror)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError("the file is not UTF-8 text (byte %d)" % exc.start)
+    return decode_config(data)
 
 
 def write_text(module, real_path, text, exists):
