@@ -141,3 +141,11 @@ def test_empty_whitespace_and_comment_only_files_become_a_fresh_config(text):
     after = merged(text)
     assert value_of(after) == {"$schema": SCHEMA_URL, "provider": {"omniroute": ENTRY}}
     assert after.startswith(text.rstrip(" \t\r\n"))
+
+
+# Found by the differential test: state=absent with a comment between the entry and its comma.
+
+def test_absent_keeps_a_comment_before_the_entrys_comma_and_leaves_no_double_comma():
+    text = '{"provider": {"a": {}, "omniroute": {"x": null} // ours\n, "b": {}}}'
+    after = plan(text, "omniroute", None).after
+    assert after == '{"provider": {"a": {},  // ours\n "b": {}}}'

@@ -28,8 +28,7 @@ from json.decoder import scanstring
 
 BOM = "\ufeff"
 
-# One pass finds strings (skipped), comments and trailing commas (both blanked), and the
-# non-JSON numbers Python's decoder would accept (refused).
+# One pass finds strings (skipped), comments and trailing commas (both blanked).
 # Comments are written so that backtracking can neither shorten nor stretch them: a trailing
 # comma is one followed, through whole comments only, by a closing bracket.
 _COMMENT = r"//[^\n\r]*(?![^\n\r])|/\*(?:[^*]|\*(?!/))*\*/"
@@ -37,13 +36,15 @@ _LEXEME = re.compile(
     r'"(?:[^"\\\n\r]|\\.)*"'
     r"|" + _COMMENT +
     r"|,(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
-    r"|-?(?:NaN|Infinity)"
 )
+# Python's decoder accepts these, JSON and OpenCode do not; searched only when the text has them.
+_NON_NUMBER = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|-?(?:NaN|Infinity)')
 _WS = re.compile(r"[ \t\n\r]*")
 # Blanks and comments after a position, on its line; a block comment may run onto later lines.
 # Group 1 is the last comment, so a caller knows whether a line comment ends the run.
 _LINE_TAIL = re.compile(r"(?:[ \t]*(/\*(?:[^*]|\*(?!/))*\*/|//[^\n\r]*))*")
 _BLANKS = re.compile(r"[ \t]*")
+_TRIVIA = re.compile(r"(?:[ \t\n\r]+|" + _COMMENT + r")*")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _DECODER = json.JSONDecoder()
@@ -131,20 +132,27 @@ def _clean(text):
         first = text[match.start()]
         if first == '"':
             continue
-        if first in "-NI":
-            raise _error(text, match.start(), "%s is not a JSON number" % match.group())
         if first == ",":
             trailing.append(match.start())
         pieces.append(text[last:match.start()])
         pieces.append(" " * (match.end() - match.start()))
         last = match.end()
-    if not pieces:
-        return text, trailing
-    pieces.append(text[last:])
-    cleaned = "".join(pieces)
+    if pieces:
+        pieces.append(text[last:])
+        cleaned = "".join(pieces)
+    else:
+        cleaned = text
     for comma in trailing:
         _refuse_comma_without_value(text, cleaned, comma)
+    if "NaN" in cleaned or "Infinity" in cleaned:
+        _refuse_non_numbers(text, cleaned)
     return cleaned, trailing
+
+
+def _refuse_non_numbers(text, cleaned):
+    for match in _NON_NUMBER.finditer(cleaned):
+        if not match.group().startswith('"'):
+            raise _error(text, match.start(), "%s is not a JSON number" % match.group())
 
 
 def _refuse_comma_without_value(text, cleaned, comma):
@@ -416,18 +424,21 @@ def remove_member(doc, node, member):
     own_line = starts_line(text, member.key_start)
     start = line_start(text, member.key_start) if own_line else member.key_start
     after = _WS.match(text, member.value_end).end()
-    following_comma = text.startswith(",", after)
-    if following_comma:
+    comma = _TRIVIA.match(text, member.value_end).end()
+    following_comma = text.startswith(",", comma)
+    edits = []
+    end = member.value_end
+    if following_comma and comma == after:
         end = after + 1
-    else:
-        end = member.value_end
+    elif following_comma:
+        edits.append((comma, comma + 1, ""))  # a comment stands before the comma: it stays
     if own_line:
         # The member's line goes with it, up to and including its line break (LF, CRLF or CR).
         blanks_end = _BLANKS.match(text, end).end()
         line_break = _LINE_BREAK.match(text, blanks_end)
         if line_break:
             end = line_break.end()
-    edits = [(start, end, "")]
+    edits.append((start, end, ""))
     if is_last and not following_comma and index > 0:
         previous = node.members[index - 1]
         comma = text.find(",", previous.value_end, member.key_start)
