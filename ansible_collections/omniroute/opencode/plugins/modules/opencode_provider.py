@@ -185,7 +185,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError
+from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError, utf8_safe
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
     ARGUMENT_SPEC,
     MASK,
@@ -286,7 +286,9 @@ def main():
         fail("%s; the file was left as it was" % exc)
 
     if present:
-        result["models_missing_ids"], result["models_unexpected_ids"] = missing_and_unexpected_models(change.current, entry)
+        # utf8_safe: ids and values decoded from escapes like "\ud800" must not fail the result.
+        result["models_missing_ids"], result["models_unexpected_ids"] = utf8_safe(
+            missing_and_unexpected_models(change.current, entry))
     drift = list(change.drift)
 
     file_args = module.load_file_common_arguments(params, path=real_path)
@@ -326,7 +328,7 @@ def main():
             attribute_diff,
         ]
     # For the action plugin's schema warnings on the controller; it removes this key.
-    result["_document"] = mask_secrets(change.after_value)
+    result["_document"] = utf8_safe(mask_secrets(change.after_value))
     module.exit_json(**result)
 
 
