@@ -158,7 +158,7 @@ def _refuse_non_numbers(text, cleaned):
 def _refuse_comma_without_value(text, cleaned, comma):
     """A trailing comma is allowed only after a value: ``[,]`` and ``{,}`` are errors."""
     before = comma - 1
-    # Linear overall: the blanks scanned here end at this comma and start after a bracket.
+    # Linear overall: each scan covers only the blanks right before its own comma.
     while before >= 0 and cleaned[before] in " \t\n\r":
         before -= 1
     if before < 0 or cleaned[before] in "[{,:" + BOM:
