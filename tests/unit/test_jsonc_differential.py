@@ -40,7 +40,7 @@ PROVIDER_ID = "omniroute"
 ENTRY = build_entry("http://127.0.0.1:20128/v1", api_key="sk-test-key", models=["m1", {"id": "m2", "name": "Two"}])
 BOM = "\ufeff"
 # The scanner's token kinds (jsonc-parser SyntaxKind).
-OPEN_BRACE, COMMA, COLON, LINE_COMMENT, BLOCK_COMMENT, LINE_BREAK, TRIVIA = 1, 5, 6, 12, 13, 14, 15
+COMMA, LINE_COMMENT, BLOCK_COMMENT, LINE_BREAK, TRIVIA = 5, 12, 13, 14, 15
 COMMENTS = (LINE_COMMENT, BLOCK_COMMENT)
 NOT_SIGNIFICANT = (LINE_COMMENT, BLOCK_COMMENT, LINE_BREAK, TRIVIA)
 
@@ -123,12 +123,12 @@ class Writer:
     def obj(self, members):
         t = self.trivia
         parts = [t() + key + t() + ":" + t() + value + t() for key, value in members]
-        return "{" + self.join(parts, "{") + "}"
+        return "{" + self.join(parts) + "}"
 
     def array(self, items):
-        return "[" + self.join([self.trivia() + item + self.trivia() for item in items], "[") + "]"
+        return "[" + self.join([self.trivia() + item + self.trivia() for item in items]) + "]"
 
-    def join(self, parts, opening):
+    def join(self, parts):
         if self.invalid():
             if not parts:
                 return self.draw(st.sampled_from([",", ",,", " , "]))
