@@ -257,9 +257,10 @@ def test_schema_problems_elsewhere_are_warnings(tmp_path):
 BAD_FILES = {
     "unparsable": ('{\n  "theme": "dark",\n  "provider": {\n    "a": 1\n    "b": 2\n  }\n}\n', "line 5, column 5"),
     "array_root": ('[\n  {"provider": {}}\n]\n', "line 1, column 1: the top level is an array"),
-    "provider_not_object": ('{"provider": "omniroute"}', '"provider" is a string, expected an object'),
-    "entry_not_object": ('{"provider": {"omniroute": [1]}}', '"provider.omniroute" is an array, expected an object'),
-    "not_utf8": (b'{"name": "\xff\xfe"}', "not UTF-8 text"),
+    "provider_not_object": ('{"provider": "omniroute"}', 'line 1, column 14: "provider" is a string, expected an object'),
+    "entry_not_object": ('{"provider": {"omniroute": [1]}}',
+                         'line 1, column 28: "provider.omniroute" is an array, expected an object'),
+    "not_utf8": (b'{\n  "name": "\xff\xfe"}', "line 2, column 12: the file is not UTF-8 text (byte 13)"),
 }
 
 

@@ -10,7 +10,13 @@ cleaned text is the offset in the original), then the stdlib's C scanner decodes
 The top-level object, and the objects named in ``descend``, are walked member by member so
 that each member's key and value spans are known; everything else is decoded at C speed.
 Edits are (start, end, replacement) splices on the original text, so every byte outside
-them stays as it was: comments, key order, indentation, CRLF, a BOM, non-ASCII text.
+them stays as it was: comments, key order, indentation, line endings, a BOM, non-ASCII text.
+
+What is accepted is what OpenCode's own parser (Microsoft's ``jsonc-parser`` with
+``allowTrailingComma``) accepts: comments, one trailing comma after a value, whitespace of
+space, tab, CR and LF only; no ``NaN``/``Infinity``, no comma without a value before it.
+Duplicate keys are allowed and the last one wins, as there. Line breaks are LF, CRLF or a
+lone CR, mixed freely.
 """
 
 from __future__ import annotations
@@ -31,7 +37,16 @@ _LEXEME = re.compile(
     r"|" + _COMMENT +
     r"|,(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
 )
+# Python's decoder accepts these, JSON and OpenCode do not; searched only when the text has them.
+_NON_NUMBER = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|-?(?:NaN|Infinity)')
 _WS = re.compile(r"[ \t\n\r]*")
+# Blanks and comments after a position, on its line; a block comment may run onto later lines.
+# Group 1 is the last comment, so a caller knows whether a line comment ends the run.
+_LINE_TAIL = re.compile(r"(?:[ \t]*(/\*(?:[^*]|\*(?!/))*\*/|//[^\n\r]*))*")
+_BLANKS = re.compile(r"[ \t]*")
+_TRIVIA = re.compile(r"(?:[ \t\n\r]+|" + _COMMENT + r")*")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _DECODER = json.JSONDecoder()
 
 
@@ -92,10 +107,12 @@ class Document:
 
 
 def position(text, offset):
-    """1-based (line, column) of ``offset`` in ``text``; a BOM is not a column."""
-    line = text.count("\n", 0, offset) + 1
-    line_start = text.rfind("\n", 0, offset) + 1
-    column = offset - line_start + 1
+    """1-based (line, column) of ``offset`` in ``text``; a BOM is not a column.
+
+    LF, CRLF and a lone CR each end a line.
+    """
+    line = text.count("\n", 0, offset) + text.count("\r", 0, offset) - text.count("\r\n", 0, offset) + 1
+    column = offset - line_start(text, offset) + 1
     if line == 1 and text.startswith(BOM):
         column -= 1
     return line, max(column, 1)
@@ -120,15 +137,39 @@ def _clean(text):
         pieces.append(text[last:match.start()])
         pieces.append(" " * (match.end() - match.start()))
         last = match.end()
-    if not pieces:
-        return text, trailing
-    pieces.append(text[last:])
-    return "".join(pieces), trailing
+    if pieces:
+        pieces.append(text[last:])
+        cleaned = "".join(pieces)
+    else:
+        cleaned = text
+    for comma in trailing:
+        _refuse_comma_without_value(text, cleaned, comma)
+    if "NaN" in cleaned or "Infinity" in cleaned:
+        _refuse_non_numbers(text, cleaned)
+    return cleaned, trailing
+
+
+def _refuse_non_numbers(text, cleaned):
+    for match in _NON_NUMBER.finditer(cleaned):
+        if not match.group().startswith('"'):
+            raise _error(text, match.start(), "%s is not a JSON number" % match.group())
+
+
+def _refuse_comma_without_value(text, cleaned, comma):
+    """A trailing comma is allowed only after a value: ``[,]`` and ``{,}`` are errors."""
+    before = comma - 1
+    # Linear overall: each scan covers only the blanks right before its own comma.
+    while before >= 0 and cleaned[before] in " \t\n\r":
+        before -= 1
+    if before < 0 or cleaned[before] in "[{,:" + BOM:
+        raise _error(text, comma, "expected a value before ','")
 
 
 def _scan_value(text, cleaned, pos):
     try:
         return _DECODER.scan_once(cleaned, pos)
+    except RecursionError:
+        raise _error(text, pos, "the value is nested too deeply")
     except StopIteration:
         raise _error(text, pos, _unexpected(cleaned, pos, "expected a value"))
     except json.JSONDecodeError as exc:
@@ -203,19 +244,6 @@ def parse(text, descend=("provider",)):
     return Document(text, value, root, trailing)
 
 
-def loads(text):
-    """The data of a JSONC text (any top level), for callers that need no spans."""
-    cleaned = _clean(text)[0]
-    if cleaned.startswith(BOM):
-        cleaned = " " + cleaned[1:]
-    pos = _WS.match(cleaned).end()
-    value, end = _scan_value(text, cleaned, pos)
-    rest = _WS.match(cleaned, end).end()
-    if rest != len(cleaned):
-        raise _error(text, rest, "unexpected text after the value")
-    return value
-
-
 def describe_kind(value):
     """How a JSON value reads in an error message: 'an array', 'a string', ..."""
     if isinstance(value, dict):
@@ -227,6 +255,21 @@ def describe_kind(value):
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     return "a number"
+
+
+def utf8_safe(value):
+    """``value`` with lone surrogates (from escapes like ``"\\ud800"``) replaced by U+FFFD.
+
+    Python decodes such escapes as OpenCode does, but a result carrying them cannot be sent
+    back as UTF-8; this is for what a module returns, never for what it writes.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {utf8_safe(key): utf8_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [utf8_safe(item) for item in value]
+    return value
 
 
 # ---------------------------------------------------------------------------------------
@@ -242,7 +285,7 @@ class Layout:
     @classmethod
     def of(cls, doc):
         text = doc.text
-        newline = "\r\n" if "\r\n" in text else "\n"
+        newline = dominant_newline(text)
         unit = "  "
         nodes = [doc.root] if doc.root is not None else []
         for member in (doc.root.members if doc.root is not None else ()):
@@ -269,8 +312,15 @@ class Layout:
         return rendered.replace("\n", self.newline + indent)
 
 
+def dominant_newline(text):
+    """The file's most frequent line break (LF, CRLF or lone CR); LF on a tie or with none."""
+    crlf = text.count("\r\n")
+    counts = [(text.count("\n") - crlf, "\n"), (crlf, "\r\n"), (text.count("\r") - crlf, "\r")]
+    return max(counts, key=lambda count: count[0])[1]
+
+
 def line_start(text, pos):
-    return text.rfind("\n", 0, pos) + 1
+    return max(text.rfind("\n", 0, pos), text.rfind("\r", 0, pos)) + 1
 
 
 def line_indent(text, pos):
@@ -288,22 +338,17 @@ def starts_line(text, pos):
     return text[line_start(text, pos):pos].strip(" \t" + BOM) == ""
 
 
-def _same_line_comment_end(text, pos):
-    """If a comment follows ``pos`` on the same line (after blanks), the offset after it."""
-    end = pos
-    while end < len(text) and text[end] in " \t":
-        end += 1
-    if text.startswith("//", end):
-        newline = text.find("\n", end)
-        stop = len(text) if newline < 0 else newline
-        if text[stop - 1:stop] == "\r":
-            stop -= 1
-        return stop
-    if text.startswith("/*", end):
-        close = text.find("*/", end + 2)
-        if close >= 0 and "\n" not in text[end:close]:
-            return close + 2
-    return pos
+def _after_line_comments(text, pos):
+    """Where text goes after ``pos`` without moving the comments that trail it on its line.
+
+    Returns (offset after those comments, or ``pos``; whether a line comment ends them, so
+    that what is inserted there must start on a new line).
+    """
+    match = _LINE_TAIL.match(text, pos)
+    last = match.group(1)
+    if last is None:
+        return pos, False
+    return match.end(), last.startswith("//")
 
 
 # ---------------------------------------------------------------------------------------
@@ -324,15 +369,20 @@ def replace_value(doc, member, value, layout):
 
 
 def insert_members(doc, node, items, layout, first=False):
-    """Add ``"key": value`` pairs to the object ``node``: at its end, or first when ``first``."""
+    """Add ``"key": value`` pairs to the object ``node``: at its end, or first when ``first``.
+
+    Comments keep their place: one trailing a value on its line (even a block comment running
+    onto later lines) stays after that value, one on its own line stays before what follows
+    it, and one on the line of ``{`` stays first.
+    """
     text = doc.text
     parent_indent = line_indent(text, node.start)
     if not node.members:
         indent = parent_indent + layout.unit
         members = _render_members(items, layout, indent, "," + layout.newline + indent)
-        if text[node.start + 1:node.end - 1].strip() == "":
+        if text[node.start + 1:node.end - 1].strip(" \t\r\n") == "":
             return [(node.start + 1, node.end - 1, layout.newline + indent + members + layout.newline + parent_indent)]
-        at = _same_line_comment_end(text, node.start + 1)
+        at = _after_line_comments(text, node.start + 1)[0]
         return [(at, at, layout.newline + indent + members)]
     anchor = node.members[0] if first else node.members[-1]
     inline = not starts_line(text, anchor.key_start)
@@ -340,18 +390,26 @@ def insert_members(doc, node, items, layout, first=False):
     separator = " " if inline else layout.newline + indent
     members = _render_members(items, layout, indent, "," + separator, inline)
     if first:
-        at = _same_line_comment_end(text, node.start + 1)
+        at, after_line_comment = _after_line_comments(text, node.start + 1)
         if inline and at == node.start + 1:
             return [(at, at, members + ", ")]
-        return [(at, at, separator + members + ",")]
+        return [(at, at, _separator(separator, after_line_comment, layout) + members + ",")]
     comma = doc.trailing_comma_between(anchor.value_end, node.end)
     if comma is not None:
-        at = _same_line_comment_end(text, comma + 1)
-        return [(at, at, separator + members + ",")]
-    at = _same_line_comment_end(text, anchor.value_end)
+        at, after_line_comment = _after_line_comments(text, comma + 1)
+        return [(at, at, _separator(separator, after_line_comment, layout) + members + ",")]
+    at, after_line_comment = _after_line_comments(text, anchor.value_end)
     if at == anchor.value_end:
         return [(at, at, "," + separator + members)]
-    return [(anchor.value_end, anchor.value_end, ","), (at, at, separator + members)]
+    return [(anchor.value_end, anchor.value_end, ","),
+            (at, at, _separator(separator, after_line_comment, layout) + members)]
+
+
+def _separator(separator, after_line_comment, layout):
+    """After a line comment, inserted text must begin a new line, even in a one-line object."""
+    if after_line_comment and not separator.startswith(layout.newline):
+        return layout.newline + separator.lstrip(" ")
+    return separator
 
 
 def _render_members(items, layout, indent, joiner, inline=False):
@@ -366,17 +424,21 @@ def remove_member(doc, node, member):
     own_line = starts_line(text, member.key_start)
     start = line_start(text, member.key_start) if own_line else member.key_start
     after = _WS.match(text, member.value_end).end()
-    following_comma = text.startswith(",", after)
-    if following_comma:
+    comma = _TRIVIA.match(text, member.value_end).end()
+    following_comma = text.startswith(",", comma)
+    edits = []
+    end = member.value_end
+    if following_comma and comma == after:
         end = after + 1
-    else:
-        end = member.value_end
+    elif following_comma:
+        edits.append((comma, comma + 1, ""))  # a comment stands before the comma: it stays
     if own_line:
-        rest = _WS.match(text, end).end()
-        line_break = text.find("\n", end)
-        if line_break >= 0 and line_break < rest and text[end:line_break].strip() == "":
-            end = line_break + 1
-    edits = [(start, end, "")]
+        # The member's line goes with it, up to and including its line break (LF, CRLF or CR).
+        blanks_end = _BLANKS.match(text, end).end()
+        line_break = _LINE_BREAK.match(text, blanks_end)
+        if line_break:
+            end = line_break.end()
+    edits.append((start, end, ""))
     if is_last and not following_comma and index > 0:
         previous = node.members[index - 1]
         comma = text.find(",", previous.value_end, member.key_start)

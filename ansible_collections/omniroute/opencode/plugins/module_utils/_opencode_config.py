@@ -22,6 +22,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import (
     describe_kind,
     insert_members,
     parse,
+    position,
     remove_member,
     replace_value,
 )
@@ -53,7 +54,14 @@ REQUIRED_IF = [("state", "present", ("base_url",))]
 
 
 class ConfigError(ValueError):
-    """Input or file content this module refuses to act on."""
+    """Input or file content this module refuses to act on; file content names its place."""
+
+    def __init__(self, message, line=None, column=None):
+        if line is not None:
+            message = "line %d, column %d: %s" % (line, column, message)
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 def build_entry(base_url, api_key=None, api_key_env=None, models=None, model_labels=None,
@@ -103,6 +111,16 @@ def build_models(models, model_labels):
     return result
 
 
+def decode_config(data):
+    """The text of a config file's bytes; refuses what is not UTF-8 with the line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        valid = data[:exc.start].decode("utf-8")
+        line, column = position(valid, len(valid))
+        raise ConfigError("the file is not UTF-8 text (byte %d)" % exc.start, line, column)
+
+
 def resolve_config_path(home, environ):
     """The user's global config file: opencode.jsonc when it exists (OpenCode prefers it), else opencode.json."""
     config_home = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
@@ -136,20 +154,16 @@ def plan(text, provider_id, entry, exists=True):
     doc = parse(text)
     config = doc.value
     drift = [] if exists else ["file_missing"]
+    provider_member, entry_member = _managed_members(doc, provider_id)
     providers = config.get("provider")
-    if providers is not None and not isinstance(providers, dict):
-        raise ConfigError('"provider" is %s, expected an object' % describe_kind(providers))
-    current = providers.get(provider_id) if providers else None
-    if current is not None and not isinstance(current, dict):
-        raise ConfigError('"provider.%s" is %s, expected an object' % (provider_id, describe_kind(current)))
-    _refuse_duplicates(doc, provider_id)
-    provider_node = doc.root.find("provider")[-1].node if providers is not None else None
+    provider_node = provider_member.node if provider_member else None
+    current = entry_member.value if entry_member else None
 
     if entry is None:
         if current is None:
             return Plan(text, [], drift, current, config)
         after_config = dict(config, provider={k: v for k, v in providers.items() if k != provider_id})
-        edits = remove_member(doc, provider_node, provider_node.find(provider_id)[-1])
+        edits = remove_member(doc, provider_node, entry_member)
         return Plan(text, edits, drift + ["entry_present"], current, after_config)
 
     schema_missing = "$schema" not in config
@@ -174,7 +188,7 @@ def plan(text, provider_id, entry, exists=True):
     elif current is None:
         edits += insert_members(doc, provider_node, [(provider_id, entry)], layout)
     elif current != entry:
-        edits += replace_value(doc, provider_node.find(provider_id)[-1], entry, layout)
+        edits += replace_value(doc, entry_member, entry, layout)
     return Plan(text, edits, drift, current, after_config)
 
 
@@ -223,13 +237,35 @@ def missing_and_unexpected_models(current, entry):
     return sorted(set(wanted) - set(current_models)), sorted(set(current_models) - set(wanted))
 
 
-def _refuse_duplicates(doc, provider_id):
+def _managed_members(doc, provider_id):
+    """The ``provider`` and ``provider.<id>`` members, each None when missing.
+
+    Refuses (with line and column) what the module will not merge around: either one not an
+    object (``null`` included), or written more than once. Duplicates elsewhere, ``$schema``
+    among them, are left alone: OpenCode loads them, the last one winning.
+    """
     if doc.root is None:
-        return
-    for key in ("$schema", "provider"):
-        if len(doc.root.find(key)) > 1:
-            raise ConfigError('"%s" appears more than once at the top level; keep one' % key)
-    provider_members = doc.root.find("provider")
-    if provider_members and provider_members[-1].node is not None:
-        if len(provider_members[-1].node.find(provider_id)) > 1:
-            raise ConfigError('"provider.%s" appears more than once; keep one' % provider_id)
+        return None, None
+    provider_member = _single(doc, doc.root, "provider", '"provider"')
+    if provider_member is None:
+        return None, None
+    entry_member = _single(doc, provider_member.node, provider_id, '"provider.%s"' % provider_id)
+    return provider_member, entry_member
+
+
+def _single(doc, node, key, name):
+    members = node.find(key)
+    if len(members) > 1:
+        raise _refusal(doc, members[1].key_start, "%s appears more than once; keep one" % name)
+    if not members:
+        return None
+    member = members[0]
+    if not isinstance(member.value, dict):
+        raise _refusal(doc, member.value_start, "%s is %s, expected an object" % (name, describe_kind(member.value)))
+    return member
+
+
+def _refusal(doc, offset, message):
+    line, column = position(doc.text, offset)
+    return ConfigError(message, line, column)
+

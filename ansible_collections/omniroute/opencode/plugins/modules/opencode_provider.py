@@ -13,16 +13,29 @@ description:
   - Idempotently merges one provider entry into an OpenCode config file (C(opencode.json) or
     C(opencode.jsonc)) so that OpenCode sends its requests to an OmniRoute proxy.
   - Edits text, not data. Every byte outside the managed entry stays as it was - comments, other
-    providers, key order, indentation, trailing commas, CRLF line endings, a UTF-8 BOM. The new or
-    replaced entry follows the file's own indentation.
+    providers, key order, indentation, trailing commas, line endings (LF, CRLF, lone CR, mixed), a
+    UTF-8 BOM. The new or replaced entry follows the file's own indentation and its dominant line
+    ending (LF on a tie).
+  - Comments stay with what they belong to. A comment after a value on the same line stays after
+    that value on that line (new members go below it, also after a block comment running onto later
+    lines); a comment on its own line stays before what follows it; a comment on the line of the
+    opening C({) stays first. Comments inside a managed entry that is replaced are not kept.
+  - Reads the file as OpenCode 1.18.33 does (Microsoft's C(jsonc-parser) with comments and trailing
+    commas allowed, a BOM dropped, the last of duplicate keys winning) - what it rejects is refused
+    (for example V(NaN), V(Infinity), C([,]), C({,})), what it loads is merged (for example a lone
+    surrogate escape, a duplicate C($schema)), and every file written parses there.
   - Adds the key C($schema) with the value C(https://opencode.ai/config.json) when it is missing, because OpenCode
     rewrites files without it, which would otherwise show as drift on every run.
   - Normalizes O(base_url) to exactly one C(/v1) and repairs a stale C(/v1/v1) in the file.
   - The entry is validated on the controller against the OpenCode 1.18.33 config schema shipped in
     the collection before anything is written. Schema problems elsewhere in the user's file are
     reported as warnings, not failures, since the user may run a newer OpenCode.
-  - An unparsable file, a top level that is not an object, or a C(provider) or managed entry that is
-    not an object fails the task with the file, line and column; the file stays byte for byte.
+  - An unparsable file fails the task with the file, line and column; the file stays byte for byte.
+  - Refused on purpose, though valid JSONC, also with the file, line and column - a
+    top level that is not an object, a C(provider) or managed entry that is not an object (V(null)
+    included), and a C(provider) or managed entry written more than once.
+  - Accepted on purpose, although OpenCode rejects it - a file holding only whitespace and comments
+    becomes a fresh config below those comments (as does an empty file, which OpenCode skips).
   - No credential of the file is ever printed. In the diff (before and after), the result, warnings and error
     messages every credential-like value is replaced by C(********#<8 hex>) - every provider's
     C(options.apiKey) (this entry's, old or new, and every other provider's), every value under C(headers), MCP
@@ -181,13 +194,14 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError
+from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError, utf8_safe
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
     ARGUMENT_SPEC,
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
     ConfigError,
     build_entry,
+    decode_config,
     missing_and_unexpected_models,
     plan,
     resolve_config_path,
@@ -204,10 +218,7 @@ def read_text(path):
         if exc.errno == errno.ENOENT:
             return None
         raise ConfigError("cannot read the file: %s" % exc.strerror)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError("the file is not UTF-8 text (byte %d)" % exc.start)
+    return decode_config(data)
 
 
 def write_text(module, real_path, text, exists):
@@ -288,7 +299,9 @@ def main():
         fail("%s; the file was left as it was" % exc)
 
     if present:
-        result["models_missing_ids"], result["models_unexpected_ids"] = missing_and_unexpected_models(change.current, entry)
+        # utf8_safe: ids and values decoded from escapes like "\ud800" must not fail the result.
+        result["models_missing_ids"], result["models_unexpected_ids"] = utf8_safe(
+            missing_and_unexpected_models(change.current, entry))
     drift = list(change.drift)
 
     file_args = module.load_file_common_arguments(params, path=real_path)
@@ -328,7 +341,7 @@ def main():
         ]
     # For the action plugin's schema warnings on the controller (it removes this key): masked, because
     # a schema message quotes the offending value.
-    result["_document"] = masker.data(change.after_value)
+    result["_document"] = utf8_safe(masker.data(change.after_value))
     module.exit_json(**result)
 
 
