@@ -238,6 +238,8 @@ def deployment(request, tmp_path_factory):
         yield dep
     finally:
         engine.remove(dep.container, dep.volume)
+        # the second tag the upgrade test adds (an untag only: the image keeps its own tag)
+        engine.run("rmi", f"{omr.IMAGE_NAME}:{NEXT_VERSION}", check=False)
         shutil.rmtree(dep.config_dir, ignore_errors=True)
         for up in upstreams.values():
             up.stop()
