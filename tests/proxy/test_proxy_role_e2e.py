@@ -1,9 +1,12 @@
-"""End to end: the proxy role deploys a real OmniRoute in real podman, applies a failover priority, and the real
-OpenCode binary gets the healthy upstream's answer through it.
+"""End to end: the proxy role deploys a real OmniRoute in a real container engine (podman, and docker), applies a
+failover priority, and the real OpenCode binary gets the healthy upstream's answer through it.
 
-One module-scoped deployment (a few minutes warm): the image is built from npm or restored from the cache by the
-role's own build code; three stand-in upstreams run on 127.0.0.1 (one answering 500, one 429, one healthy); the
-priority puts the failing ones first. The tests run in file order and build on each other's state.
+One module-scoped deployment per engine (a few minutes warm): the image is built from npm or restored from the
+cache by the role's own build code (docker restores the same cached archive with `docker load`); three stand-in
+upstreams run on 127.0.0.1 (one answering 500, one 429, one healthy); the priority puts the failing ones first.
+Docker is a private dockerd the tests start and stop (tests/support/docker_engine.py). The tests run in file order
+per engine and build on each other's state; the two tests that exercise only OmniRoute's API (not the engine) run
+on podman alone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import re
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +26,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import docker_engine
 from tests.support import omniroute as omr
 from tests.support import upstreams as ups
 from tests.support.secrets import find_leaks, find_leaks_in_files
@@ -108,11 +113,36 @@ class DriftRun:
                     if name == "opencode_drift_host_status" and value == 1)
 
 
-class Deployment:
-    """State shared by the tests of this module."""
 
-    def __init__(self, tmp: Path, upstreams: dict[str, ups.Upstream]):
+class Engine:
+    """The container engine CLI a deployment runs on (podman, or the tests' own dockerd)."""
+
+    def __init__(self, name: str, daemon: docker_engine.DockerDaemon | None = None):
+        self.name = name
+        self.daemon = daemon
+
+    def environment(self) -> dict[str, str]:
+        return self.daemon.environment() if self.daemon else omr.engine_environment()
+
+    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        if self.daemon:
+            return self.daemon.docker(*args, check=check, timeout=timeout)
+        return omr.podman(*args, check=check, timeout=timeout)
+
+    def container_exists(self, name: str) -> bool:
+        return self.run("container", "inspect", name, check=False).returncode == 0
+
+    def remove(self, container: str, volume: str) -> None:
+        self.run("rm", "--force", container, check=False)
+        self.run("volume", "rm", "--force", volume, check=False)
+
+
+class Deployment:
+    """State shared by the tests of this module (one per engine)."""
+
+    def __init__(self, tmp: Path, upstreams: dict[str, ups.Upstream], engine: Engine):
         self.tmp = tmp
+        self.engine = engine
         self.up = upstreams
         tag = secrets.token_hex(3)
         self.container = f"{omr.CONTAINER_PREFIX}e2e-{tag}"
@@ -139,6 +169,9 @@ class Deployment:
 
     def role_vars(self, **overrides) -> dict:
         role_vars = omr.image_build_vars()
+        role_vars.update(
+            {"omniroute_proxy_engine": self.engine.name, "omniroute_proxy_engine_environment": self.engine.environment()}
+        )
         role_vars.update(self.secrets)
         role_vars.update(
             {
@@ -163,7 +196,7 @@ class Deployment:
 
     def run_role(self, *, check=False, expect_rc=0, **overrides) -> subprocess.CompletedProcess:
         """One role run, always at -vvv with --diff (how AWX and CI logs are often kept): no secret in its output."""
-        result = omr.ansible_playbook(ROLE_PLAY, "-vvv", extra_vars=self.role_vars(**overrides), check=check, diff=True)
+        result = omr.ansible_playbook(ROLE_PLAY, "-vvv", extra_vars=self.role_vars(**overrides), check=check)
         assert result.returncode == expect_rc, f"role run: rc {result.returncode}:\n{result.stdout[-8000:]}\n{result.stderr[-3000:]}"
         self.assert_no_secret(result.stdout + result.stderr)
         if not check and expect_rc == 0 and overrides.get("omniroute_proxy_state", "present") == "present":
@@ -193,7 +226,7 @@ class Deployment:
 
     def snapshot(self) -> dict:
         """Everything a drift run must leave alone: the container and the API's declared entities."""
-        state = {"container": omr.podman("container", "inspect", "--format", "{{.Id}} {{.State.StartedAt}}",
+        state = {"container": self.engine.run("container", "inspect", "--format", "{{.Id}} {{.State.StartedAt}}",
                                          self.container, check=False).stdout,
                  "config_dir": sorted((p.name, p.stat().st_mtime_ns) for p in self.config_dir.iterdir())
                  if self.config_dir.exists() else None}
@@ -250,20 +283,29 @@ def sse_text(resp: requests.Response) -> str:
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("proxy-e2e")
+def dockerd():
+    """A private dockerd for this module (started only when a docker deployment is requested)."""
+    with docker_engine.DockerDaemon.start() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="module", params=["podman", "docker"])
+def deployment(request, tmp_path_factory):
+    engine = Engine("docker", request.getfixturevalue("dockerd")) if request.param == "docker" else Engine("podman")
+    tmp = tmp_path_factory.mktemp(f"proxy-e2e-{engine.name}")
     upstreams = {
         "bad500": ups.start_upstream("error500", name="bad500", models=MODELS, api_key="k500-" + secrets.token_hex(8)),
         "bad429": ups.start_upstream("ratelimit429", name="bad429", models=MODELS, api_key="k429-" + secrets.token_hex(8)),
         "good": ups.start_upstream("healthy", name="good", models=MODELS, api_key="kgood-" + secrets.token_hex(8)),
     }
-    dep = Deployment(tmp, upstreams)
+    dep = Deployment(tmp, upstreams, engine)
     try:
-        omr.ensure_image()
+        omr.ensure_image()  # builds the cached archive too, which the role restores into docker with `docker load`
         yield dep
     finally:
-        omr.podman("rm", "--force", "--time", "10", dep.container, check=False)
-        omr.podman("volume", "rm", "--force", dep.volume, check=False)
+        engine.remove(dep.container, dep.volume)
+        # the second tag the upgrade test adds (an untag only: the image keeps its own tag)
+        engine.run("rmi", f"{omr.IMAGE_NAME}:{NEXT_VERSION}", check=False)
         shutil.rmtree(dep.config_dir, ignore_errors=True)
         for up in upstreams.values():
             up.stop()
@@ -281,9 +323,11 @@ def test_check_mode_on_a_host_with_nothing_deployed(deployment):
     # The drift playbook runs the role in check mode: the container is missing, so the API cannot be compared.
     drift = deployment.run_drift(expect_rc=2)
     assert "does not exist yet" in drift.stdout
-    assert f"{deployment.container} (localhost/omniroute:{omr.OMNIROUTE_VERSION}): would change, state not created" in drift.stdout
-    assert "Run the container with podman" in changed_tasks(drift.stdout)
-    assert omr.podman("container", "exists", deployment.container, check=False).returncode == 1, "check mode created it"
+    changed = changed_tasks(drift.stdout)
+    assert any(name.startswith(f"Run the container with {deployment.engine.name}") for name in changed), changed
+    if deployment.engine.name == "podman":
+        assert f"{deployment.container} (localhost/omniroute:{omr.OMNIROUTE_VERSION}): would change, state not created" in drift.stdout
+    assert not deployment.engine.container_exists(deployment.container), "check mode created it"
     assert not deployment.config_dir.exists(), "check mode wrote the config directory"
     assert drift.report["hosts"]["proxy1"]["status"] == "unreachable" and drift.report["drift"] is True
     assert set(drift.proxy) == {("container", deployment.container), ("api", deployment.base)}
@@ -387,6 +431,8 @@ def test_check_mode_reports_no_drift_when_deployed(deployment):
     assert abs(drift.metrics["opencode_drift_last_check_timestamp_seconds", ()] - time.time()) < 600
 
 
+# OmniRoute's API behaves the same whatever engine runs it: these two run on the podman deployment only.
+@pytest.mark.parametrize("deployment", ["podman"], indirect=True)
 def test_check_mode_reports_a_combo_changed_by_hand(deployment):
     session = deployment.admin()
     combo = deployment.combos()["gpt-4o-mini"]
@@ -430,6 +476,7 @@ def test_check_mode_reports_a_combo_changed_by_hand(deployment):
     assert drift.metrics["opencode_drift_hosts", (("status", "drift"),)] == 1
 
 
+@pytest.mark.parametrize("deployment", ["podman"], indirect=True)
 def test_changing_the_priority_reorders_the_legs(deployment):
     # Also repairs the combo tampered with above: one run brings every managed combo to the new order.
     deployment.priority = ["good", "bad500", "bad429"]
@@ -446,7 +493,7 @@ def test_changing_the_priority_reorders_the_legs(deployment):
 
 def test_restart_keeps_the_state(deployment):
     before = {name: leg_providers(c) for name, c in deployment.combos().items()}
-    omr.podman("restart", "--time", "10", deployment.container, timeout=120)
+    deployment.engine.run("restart", "--time", "10", deployment.container, timeout=120)
     omr.wait_healthy(deployment.base, 90)
     assert {name: leg_providers(c) for name, c in deployment.combos().items()} == before
     resp = deployment.chat("gpt-4o-mini", stream=False)
@@ -457,6 +504,116 @@ def test_restart_keeps_the_state(deployment):
     assert "- in sync" in result.stdout
 
 
+# Upgrades: two tags of the same locally built image stand for two OmniRoute versions.
+NEXT_VERSION = "3.7.10"
+
+
+def upgrade_vars(deployment, version: str, **overrides) -> dict:
+    return {
+        "omniroute_proxy_image_build": False,
+        "omniroute_proxy_image": omr.IMAGE_NAME,
+        "omniroute_proxy_image_pull": "never",
+        "omniroute_proxy_version": version,
+        "omniroute_proxy_backup_dir": str(deployment.tmp / "backups"),
+        **overrides,
+    }
+
+
+def container_id(deployment) -> str:
+    return deployment.engine.run("container", "inspect", "--format", "{{.Id}}", deployment.container).stdout.strip()
+
+
+def state_snapshot(deployment) -> dict:
+    """What must survive an upgrade or a restore: combos and their legs, provider nodes, the client key's access."""
+    session = deployment.admin()  # logs in with the dashboard password: it survived too
+    nodes = session.get(f"{deployment.base}/api/provider-nodes", timeout=10).json()["nodes"]
+    assert len(nodes) == len(deployment.up), nodes
+    return {
+        "combos": {name: leg_providers(c) for name, c in deployment.combos().items()},
+        "provider_nodes": sorted(n.get("name", "") for n in nodes),
+    }
+
+
+def assert_serves_with_the_client_key(deployment) -> None:
+    resp = deployment.chat("gpt-4o-mini", stream=False, key=deployment.secrets["omniroute_proxy_client_key"])
+    assert resp.status_code == 200, resp.text[:500]
+    assert resp.json()["choices"][0]["message"]["content"] == "hello from good"
+
+
+def test_upgrade_backs_up_recreates_and_keeps_the_state(deployment):
+    engine = deployment.engine
+    engine.run("tag", omr.IMAGE_REF, f"{omr.IMAGE_NAME}:{NEXT_VERSION}")
+    before, old_id = state_snapshot(deployment), container_id(deployment)
+    backups = deployment.tmp / "backups"
+
+    check = deployment.run_role(check=True, **upgrade_vars(deployment, NEXT_VERSION))
+    assert f"Upgrade of OmniRoute {omr.OMNIROUTE_VERSION} -> {NEXT_VERSION} on localhost" in check.stdout, check.stdout[-4000:]
+    assert container_id(deployment) == old_id and not backups.exists(), "check mode changed something"
+
+    result = deployment.run_role(**upgrade_vars(deployment, NEXT_VERSION))
+    assert container_id(deployment) != old_id, "the container was not recreated"
+    image = engine.run("container", "inspect", "--format", "{{.Config.Image}}", deployment.container).stdout.strip()
+    assert image.endswith(f"omniroute:{NEXT_VERSION}"), image
+    files = sorted(backups.iterdir())
+    assert len(files) == 1 and files[0].name.endswith(f"-{omr.OMNIROUTE_VERSION}.sqlite"), files
+    assert files[0].stat().st_mode & 0o777 == 0o600 and backups.stat().st_mode & 0o777 == 0o700
+    with sqlite3.connect(f"file:{files[0]}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        # one self-contained file: a rollback journal, so no -wal/-shm is needed (or created) next to it
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert sorted(backups.iterdir()) == files
+    assert "Back up the data before the version changes" in result.stdout
+    assert state_snapshot(deployment) == before
+    assert_serves_with_the_client_key(deployment)
+    again = deployment.run_role(**upgrade_vars(deployment, NEXT_VERSION))
+    assert recap(again.stdout)["changed"] == 0, changed_tasks(again.stdout)
+
+
+def test_downgrade_is_refused_unless_allowed(deployment):
+    old_id = container_id(deployment)
+    result = omr.ansible_playbook(ROLE_PLAY, extra_vars=deployment.role_vars(**upgrade_vars(deployment, omr.OMNIROUTE_VERSION)))
+    assert result.returncode != 0
+    assert f"runs OmniRoute {NEXT_VERSION} and omniroute_proxy_version is the older {omr.OMNIROUTE_VERSION}" in result.stdout
+    assert "migrations may not run backwards" in result.stdout and "omniroute_proxy_allow_downgrade" in result.stdout
+    assert container_id(deployment) == old_id
+    assert_serves_with_the_client_key(deployment)
+
+
+def test_backup_then_restore_into_a_fresh_container_and_volume(deployment):
+    before = state_snapshot(deployment)
+    backup_play = """\
+- name: Back up OmniRoute with the proxy role's backup tasks
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Take a backup
+      ansible.builtin.include_role:
+        name: omniroute.opencode.proxy
+        tasks_from: backup
+"""
+    role_vars = deployment.role_vars(**upgrade_vars(deployment, NEXT_VERSION, omniroute_proxy_backup_keep=2))
+    for _ in range(2):  # with the upgrade's backup that makes three: retention keeps the newest two
+        time.sleep(1.1)  # backup names carry the time to the second
+        result = omr.ansible_playbook(backup_play, extra_vars=role_vars)
+        assert result.returncode == 0, result.stdout[-4000:]
+        deployment.assert_no_secret(result.stdout)
+    files = sorted((deployment.tmp / "backups").iterdir())
+    assert len(files) == 2 and all(f.name.endswith(f"-{NEXT_VERSION}.sqlite") for f in files), files
+
+    deployment.engine.remove(deployment.container, deployment.volume)
+    assert omr.health(deployment.base) is None
+    # configure off: what comes back must come from the backup, not from re-applying the declared state
+    deployment.run_role(
+        **upgrade_vars(deployment, NEXT_VERSION, omniroute_proxy_restore_from=str(files[-1]), omniroute_proxy_configure=False)
+    )
+    omr.wait_healthy(deployment.base, 90)
+    assert state_snapshot(deployment) == before
+    assert_serves_with_the_client_key(deployment)
+    again = deployment.run_role(**upgrade_vars(deployment, NEXT_VERSION))
+    assert recap(again.stdout)["changed"] == 0, changed_tasks(again.stdout)
+
+
+@pytest.mark.parametrize("deployment", ["podman"], indirect=True)
 def test_a_failed_container_start_prints_no_secret(deployment):
     # Another container name, an image that is not there: the engine fails; the role says so without secrets.
     broken = deployment.container + "-broken"
@@ -466,7 +623,7 @@ def test_a_failed_container_start_prints_no_secret(deployment):
         omniroute_proxy_image_pull="never",
     )  # fmt: skip
     assert f"{broken} (localhost/omniroute-missing:{omr.OMNIROUTE_VERSION}): the container did not start" in result.stdout
-    assert omr.podman("container", "exists", broken, check=False).returncode == 1
+    assert not deployment.engine.container_exists(broken)
     (deployment.config_dir / f"{broken}.env").unlink()
 
 
@@ -477,8 +634,12 @@ def test_absent_with_the_volume_removes_every_secret_file(deployment):
     key_file.chmod(0o600)
     absent = {"omniroute_proxy_state": "absent", "omniroute_proxy_volume_remove": True}
     deployment.run_role(check=True, **absent)
-    assert key_file.exists() and omr.podman("container", "exists", deployment.container, check=False).returncode == 0
-    deployment.run_role(**absent)
-    assert omr.podman("container", "exists", deployment.container, check=False).returncode == 1
-    assert omr.podman("volume", "exists", deployment.volume, check=False).returncode == 1
+    assert key_file.exists() and deployment.engine.container_exists(deployment.container)
+    result = deployment.run_role(**absent)
+    assert recap(result.stdout)["changed"] >= 1
+    assert not deployment.engine.container_exists(deployment.container)
+    assert deployment.engine.run("volume", "inspect", deployment.volume, check=False).returncode != 0, "volume kept"
+    assert omr.health(deployment.base) is None
     assert sorted(p.name for p in deployment.config_dir.iterdir()) == [], "a secret file stayed behind"
+    again = deployment.run_role(**absent)
+    assert recap(again.stdout)["changed"] == 0, changed_tasks(again.stdout)

@@ -6,9 +6,13 @@ Real ansible-playbook runs of the role against localhost; nothing is deployed (e
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import secrets
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support import omniroute as omr
 
@@ -82,3 +86,64 @@ def test_missing_engine_is_named(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "docker does not run on localhost" in output, output[-3000:]
+
+
+def test_docker_without_requests_on_the_target_is_named(tmp_path):
+    # community.docker needs requests on the target: a Python with only its standard library must get a clear
+    # preflight error, not a failure deep inside the container task.
+    venv = tmp_path / "bare-python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(
+        f"all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {venv / 'bin' / 'python'}\n"
+    )
+    role_vars = good_vars(omniroute_proxy_engine="docker")
+    role_vars["omniroute_proxy_config_dir"] = str(tmp_path / "etc")
+    result = omr.ansible_playbook(PLAY, extra_vars=role_vars, inventory=inventory, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "community.docker needs the Python package requests on localhost" in output, output[-3000:]
+    assert str(venv / "bin" / "python") in output
+    assert not (tmp_path / "etc").exists()
+
+
+VERSION_PLAY = """\
+- name: Classify version changes with the role's own rule
+  hosts: localhost
+  gather_facts: false
+  vars_files:
+    - {vars_file}
+  tasks:
+    - name: Print one classification per pair
+      ansible.builtin.debug:
+        msg: "CHANGE {{{{ item.0 }}}} {{{{ item.1 }}}} {{{{ _omniroute_proxy_version_change }}}}"
+      vars:
+        _omniroute_proxy_running_version: "{{{{ item.0 }}}}"
+        omniroute_proxy_version: "{{{{ item.1 }}}}"
+      loop: "{{{{ e2e_pairs }}}}"
+"""
+
+dotted = st.lists(st.integers(0, 30), min_size=1, max_size=4).map(lambda parts: ".".join(map(str, parts)))
+
+
+def expected_change(running: str, declared: str) -> str:
+    """Independent reference: numeric comparison of the dotted parts."""
+    if running == declared:
+        return "none"
+    as_tuple = lambda v: tuple(int(p) for p in v.split("."))  # noqa: E731
+    return "downgrade" if as_tuple(declared) < as_tuple(running) else "upgrade"
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(dotted, dotted), min_size=25, max_size=25))
+def test_version_change_is_classified_numerically(pairs, tmp_path):
+    # Upgrades and refused downgrades hang on this rule: "3.10.0" is newer than "3.9.9", whatever strings say.
+    pairs = pairs + [("3.9.9", "3.10.0"), ("3.10.0", "3.9.9"), ("3.7.9", "3.7.9"), ("latest", "3.7.9"), ("", "3.7.9")]
+    play = VERSION_PLAY.format(vars_file=omr.ROLE_DIR / "vars" / "main.yml")
+    result = omr.ansible_playbook(play, extra_vars={"e2e_pairs": [list(p) for p in pairs]}, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    got = re.findall(r'"msg": "CHANGE (\S*) (\S+) (\w+)"', result.stdout)
+    expected = [(r, d, expected_change(r, d)) for r, d in pairs[:-2]]
+    expected += [("latest", "3.7.9", "change"), ("", "3.7.9", "none")]
+    assert got == expected
