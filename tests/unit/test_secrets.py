@@ -24,8 +24,10 @@ from tests.support.secrets import find_leaks, planted_config
 from tests.unit.test_jsonc_properties import Renderer
 
 SECRET_WORDS = ["apiKey", "api_key", "x-api-key", "Authorization", "TOKEN", "accessToken", "clientSecret",
-                "PASSWORD", "passwd", "db_pwd", "credentials", "AuthHeader", "privateKey"]
-PLAIN_WORDS = ["name", "url", "baseURL", "models", "command", "type", "enabled", "timeout", "id", "env"]
+                "PASSWORD", "passwd", "db_pwd", "credentials", "AuthHeader", "privateKey", "APIKey",
+                "apikey", "GITHUB_PERSONAL_ACCESS_TOKEN", "refresh.token", "Cookie"]
+PLAIN_WORDS = ["name", "url", "baseURL", "models", "command", "type", "enabled", "timeout", "id", "env",
+               "keybinds", "monkey", "author", "oauth", "clientId", "maxOutput"]
 plain_keys = st.sampled_from(PLAIN_WORDS) | st.text("abcdefghijlmnqrsuvxyz_-", min_size=1, max_size=6)
 
 

@@ -4,9 +4,12 @@
 """The one rule for credentials in a developer's OpenCode config, and how they are masked.
 
 A string value is a credential when it sits (at any depth, in any case)
-  - under a key whose name contains ``key``, ``token``, ``secret``, ``passw``, ``pwd``,
-    ``credential`` or ``auth`` (``apiKey``, ``x-api-key``, ``Authorization``, ``GITHUB_TOKEN``,
-    ``oauth.clientSecret``, ...), or
+  - under a key whose name has a word (split at camelCase, ``_``, ``-``, ``.`` and digits) that
+    names a secret: ``key``, ``token``, ``secret``, ``password``, ``passwd``, ``pwd``,
+    ``credential(s)``, ``auth``, ``authorization``, ``cookie``, or one ending in ``apikey``,
+    ``token``, ``secret`` or ``password`` (``apiKey``, ``x-api-key``, ``Authorization``,
+    ``GITHUB_TOKEN``, ``clientSecret``, ``accesstoken``, ...; not ``keybinds``, whose values are
+    key bindings), or
   - anywhere below a ``headers`` or ``environment`` object (HTTP headers of providers and MCP
     servers, an MCP server's environment),
 unless it is only a reference that OpenCode substitutes at run time (``{env:VAR}``,
@@ -28,7 +31,11 @@ import os
 import re
 
 MASK = "********"
-SECRET_KEY_WORDS = ("key", "token", "secret", "passw", "pwd", "credential", "auth")
+SECRET_KEY_WORDS = frozenset(("key", "keys", "token", "tokens", "secret", "secrets", "password", "passwd", "pwd",
+                              "passphrase", "credential", "credentials", "auth", "authorization", "cookie"))
+SECRET_WORD_ENDINGS = ("apikey", "token", "secret", "password", "passwd")
+# The words of a key name: "APIKey" -> API, Key; "x-api-key" -> x, api, key; "GITHUB_TOKEN" -> GITHUB, TOKEN.
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
 SECRET_CONTAINERS = ("headers", "environment")
 _REFERENCE = re.compile(r"\{(?:env|file):[^{}]*\}")
 _REFERENCE_PREFIXES = ("", "bearer", "basic", "token")
@@ -39,8 +46,8 @@ _TOKEN = re.compile(r'"(?:[^"\\\n\r]|\\.)*"?|//[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\
 
 def is_secret_key(name):
     """Whether a value under the key ``name`` is a credential (by the key's name alone)."""
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_KEY_WORDS)
+    words = [word.lower() for word in _WORD.findall(name)]
+    return any(word in SECRET_KEY_WORDS or word.endswith(SECRET_WORD_ENDINGS) for word in words)
 
 
 def _marks_secret(name):

@@ -39,8 +39,10 @@ description:
   - No credential of the file is ever printed. In the diff (before and after), the result, warnings and error
     messages every credential-like value is replaced by C(********#<8 hex>) - every provider's
     C(options.apiKey) (this entry's, old or new, and every other provider's), every value under C(headers), MCP
-    servers' C(environment) and C(headers) values, and any string value under a key whose name contains
-    C(key), C(token), C(secret), C(passw), C(pwd), C(credential) or C(auth) (any case, any depth). The 8 hex
+    servers' C(environment) and C(headers) values, and any string value under a key whose name has a word
+    (split at camelCase, C(_), C(-) and C(.)) C(key), C(token), C(secret), C(password), C(passwd), C(pwd),
+    C(credential), C(auth), C(authorization) or C(cookie), or one ending in C(apikey), C(token), C(secret) or
+    C(password) (any case, any depth; so C(apiKey), C(GITHUB_TOKEN), C(clientSecret), but not C(keybinds)). The 8 hex
     digits are an HMAC of the value under a key drawn at random for each run, so equal values show equal masks
     within one run (the diff shows that a secret changed, not what it is) and nothing links runs.
     C({env:VAR}) and C({file:path}) references hold no secret and stay visible.
