@@ -118,6 +118,8 @@ class Deployment:
                 "omniroute_proxy_config_dir": str(self.config_dir),
                 # host networking: the container reaches the stand-ins on the host's 127.0.0.1
                 "omniroute_proxy_network_mode": "host",
+                # the container alone; the TLS front is tested in test_proxy_tls.py and the fleet test
+                "omniroute_proxy_tls_enabled": False,
                 "omniroute_proxy_bind_address": "127.0.0.1",
                 "omniroute_proxy_port": self.port,
                 "omniroute_proxy_allow_private_provider_urls": True,
