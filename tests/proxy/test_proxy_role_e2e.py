@@ -338,3 +338,32 @@ def test_restart_keeps_the_state(deployment):
     result = deployment.run_role(check=True, diff=True)
     assert recap(result.stdout)["changed"] == 0, changed_tasks(result.stdout)
     assert "- in sync" in result.stdout
+
+
+def test_one_key_per_developer_then_revoking_one(deployment):
+    """The site playbook's per-developer keys, applied by the role: the proxy accepts the new keys while the old
+    one is still accepted (purge off), then the removed developer's key and the old shared key get 401."""
+    from ansible_collections.omniroute.opencode.plugins.module_utils._developer_keys import developer_keys
+
+    secret = secrets.token_hex(32)
+    fleet = {"ws1": ["alice", "bob"], "ws2": ["alice"]}
+    keys = [{"name": k["name"], "key": k["key"]} for k in developer_keys(fleet, secret)]
+    shared = deployment.facts["client_key"]
+
+    def status(key):
+        return deployment.chat("gpt-4o-mini", stream=False, key=key).status_code
+
+    result = deployment.run_role(omniroute_proxy_client_keys=keys, omniroute_proxy_purge=False)
+    assert all(k["key"] not in result.stdout + result.stderr for k in keys), "a developer key was printed"
+    assert deployment.facts["client_key"] == "", "the shared key is still handed to clients"
+    assert [status(k["key"]) for k in keys] == [200, 200, 200]
+    assert status(shared) == 200, "purge off: the old key must stay accepted until clients hold their new keys"
+
+    bob = next(k for k in keys if k["name"] == "opencode/ws1/bob/g0")
+    kept = [k for k in keys if k is not bob]
+    result = deployment.run_role(omniroute_proxy_client_keys=kept, omniroute_proxy_purge=True)
+    assert all(k["key"] not in result.stdout for k in keys)
+    assert status(bob["key"]) == 401 and status(shared) == 401
+    assert [status(k["key"]) for k in kept] == [200, 200]
+    again = deployment.run_role(omniroute_proxy_client_keys=kept, omniroute_proxy_purge=True)
+    assert recap(again.stdout)["changed"] == 0, changed_tasks(again.stdout)
