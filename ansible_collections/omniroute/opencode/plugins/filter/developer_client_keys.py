@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: developer_client_keys
 short_description: Derive one OmniRoute client key per developer from one secret
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - A developer is one user on one host (O(scope=host_user)), or one user name across hosts (O(scope=user)).
   - Each key is C(sk-) followed by 48 hex digits of HMAC-SHA256(O(secret), key name); the key name is
@@ -54,6 +54,8 @@ EXAMPLES = r"""
     developer_keys: >-
       {{ {'ws1': ['alice', 'bob'], 'ws2': ['alice']}
          | omniroute.opencode.developer_client_keys(vault_client_key_secret) }}
+  vars:
+    vault_client_key_secret: 0123456789abcdef0123456789abcdef  # in real use: from ansible-vault
   no_log: true
   # -> [{'name': 'opencode/ws1/alice/g0', 'key': 'sk-...'}, {'name': 'opencode/ws1/bob/g0', ...}, ...]
   #    (the client_keys option of omniroute.opencode.omniroute_config)
