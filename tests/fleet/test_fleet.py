@@ -116,9 +116,10 @@ def fleet():
 
 def start_tls_front(fl: Fleet):
     """A healthy stand-in on the controller namespace's loopback, behind the proxy role's TLS front on
-    CONTROLLER_ADDR:443. Returns (upstream, the front's pid file, the CA PEM)."""
+    CONTROLLER_ADDR:443 (pid file: <workdir>/proxy-run/nginx.pid). Returns (upstream, the CA PEM)."""
     upstream = fl.in_controller_netns(
         lambda: ups.start_upstream("healthy", name="fleet", models=MODELS, api_key=SECRET, reply=UPSTREAM_REPLY))
+    fl.upstream = upstream  # stopped by build_fleet even when the front fails to start
     play = fl.workdir / "tls-front.yml"
     play.write_text(TLS_FRONT_PLAY)
     front_vars = {
@@ -133,8 +134,7 @@ def start_tls_front(fl: Fleet):
     (fl.workdir / "tls-front-vars.json").write_text(json.dumps(front_vars))
     result = fl.ansible_playbook([str(play), "-i", "localhost,", "-e", f"@{fl.workdir / 'tls-front-vars.json'}"])
     assert result.returncode == 0, result.stdout[-6000:]
-    ca = (fl.workdir / "proxy-etc" / "tls" / "fleet-front-ca.crt").read_text()
-    return upstream, fl.workdir / "proxy-run" / "nginx.pid", ca
+    return upstream, (fl.workdir / "proxy-etc" / "tls" / "fleet-front-ca.crt").read_text()
 
 
 def build_fleet():
@@ -142,10 +142,11 @@ def build_fleet():
     binary = opencode_binary()
     hosts = [Host(h.name, list(h.users), h.login, dict(h.hostvars), dict(h.groups)) for h in HOSTS]
     fl = Fleet(hosts)
-    upstream, front_pid_file = None, None
+    front_pid_file = None
     try:
         fl.start(opencode_binary=binary)
-        upstream, front_pid_file, ca_pem = start_tls_front(fl)
+        front_pid_file = fl.workdir / "proxy-run" / "nginx.pid"  # known before the front starts: always stopped
+        upstream, ca_pem = start_tls_front(fl)
         fl.upstream, fl.ca_pem = upstream, ca_pem
         dave = fl.hosts["h2"].user_home("dave") / ".config" / "opencode"
         dave.mkdir(parents=True)
@@ -173,8 +174,8 @@ def build_fleet():
     finally:
         if front_pid_file is not None and front_pid_file.exists():
             _stop_pid(int(front_pid_file.read_text()))  # the front's nginx, by the pid it wrote
-        if upstream is not None:
-            upstream.stop()
+        if getattr(fl, "upstream", None) is not None:
+            fl.upstream.stop()
         fl.stop()
 
 

@@ -367,3 +367,62 @@ def test_one_key_per_developer_then_revoking_one(deployment):
     assert [status(k["key"]) for k in kept] == [200, 200]
     again = deployment.run_role(omniroute_proxy_client_keys=kept, omniroute_proxy_purge=True)
     assert recap(again.stdout)["changed"] == 0, changed_tasks(again.stdout)
+
+
+def _site_inventory(deployment, path: Path, workstations: list[str], secret: str) -> Path:
+    """The site playbook's inventory: this machine as the proxy and as client 'hosts' ws1, ws2, ... (local
+    connections), each client with one user whose config lives in its own directory."""
+    import getpass
+    import sys
+
+    user = getpass.getuser()
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    clients = {
+        ws: dict(local, opencode_client_users=[{"name": user, "xdg_config_home": str(path.parent / ws)}])
+        for ws in workstations
+    }
+    proxy_vars = {k: v for k, v in deployment.role_vars().items() if k != "e2e_facts_file"}
+    inventory = {"all": {
+        "vars": {"omniroute_site_client_key_secret": secret},
+        "children": {
+            "omniroute_proxy": {"hosts": {"localhost": dict(local, **proxy_vars)}},
+            "opencode_clients": {"hosts": clients},
+        },
+    }}  # fmt: skip
+    path.write_text(json.dumps(inventory))
+    path.chmod(0o600)
+    return path
+
+
+def test_site_playbook_gives_every_developer_a_key_and_revokes_a_removed_one(deployment, tmp_path):
+    secret = secrets.token_hex(32)
+
+    def site(workstations):
+        inventory = _site_inventory(deployment, tmp_path / "inventory.json", workstations, secret)
+        result = omr.ansible_playbook("omniroute.opencode.site", inventory=inventory, timeout=900)
+        assert result.returncode == 0, result.stdout[-6000:]
+        deployment.assert_no_secret(result.stdout)
+        return result
+
+    def key_of(ws):
+        entry = json.loads((tmp_path / ws / "opencode" / "opencode.json").read_text())["provider"]["omniroute"]
+        return entry["options"]["apiKey"]
+
+    def status(key):
+        return deployment.chat("gpt-4o-mini", stream=False, key=key).status_code
+
+    result = site(["ws1", "ws2"])
+    keys = {ws: key_of(ws) for ws in ("ws1", "ws2")}
+    assert keys["ws1"] != keys["ws2"] and all(k not in result.stdout for k in keys.values())
+    for ws in ("ws1", "ws2"):
+        path = tmp_path / ws / "opencode" / "opencode.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert [status(keys["ws1"]), status(keys["ws2"])] == [200, 200]
+
+    again = site(["ws1", "ws2"])
+    assert {key_of(ws) for ws in ("ws1", "ws2")} == set(keys.values()), "keys are not stable across runs"
+    assert set(re.findall(r"changed=(\d+)", again.stdout)) == {"0"}, changed_tasks(again.stdout)
+
+    site(["ws1"])  # ws2's developer left
+    assert status(keys["ws2"]) == 401
+    assert status(keys["ws1"]) == 200 and key_of("ws1") == keys["ws1"]
