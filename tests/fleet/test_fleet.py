@@ -114,26 +114,33 @@ def fleet():
     yield from build_fleet()
 
 
+def run_tls_front(fl: Fleet, upstream_port: int, **overrides):
+    """The proxy role's TLS front (tasks_from tls) in the controller namespace, in front of 127.0.0.1:<port>."""
+    play = fl.workdir / "tls-front.yml"
+    play.write_text(TLS_FRONT_PLAY)
+    front_vars = {
+        "omniroute_proxy_container_name": "fleet-front",
+        "omniroute_proxy_config_dir": str(fl.workdir / "proxy-etc"),
+        "omniroute_proxy_port": upstream_port,
+        "omniroute_proxy_tls_address": CONTROLLER_ADDR,
+        "omniroute_proxy_tls_service": "direct",
+        "omniroute_proxy_tls_runtime_dir": str(fl.workdir / "proxy-run"),
+        "ansible_python_interpreter": sys.executable,
+        **overrides,
+    }
+    (fl.workdir / "tls-front-vars.json").write_text(json.dumps(front_vars))
+    result = fl.ansible_playbook([str(play), "-i", "localhost,", "-e", f"@{fl.workdir / 'tls-front-vars.json'}"])
+    assert result.returncode == 0, result.stdout[-6000:]
+    return result
+
+
 def start_tls_front(fl: Fleet):
     """A healthy stand-in on the controller namespace's loopback, behind the proxy role's TLS front on
     CONTROLLER_ADDR:443 (pid file: <workdir>/proxy-run/nginx.pid). Returns (upstream, the CA PEM)."""
     upstream = fl.in_controller_netns(
         lambda: ups.start_upstream("healthy", name="fleet", models=MODELS, api_key=SECRET, reply=UPSTREAM_REPLY))
     fl.upstream = upstream  # stopped by build_fleet even when the front fails to start
-    play = fl.workdir / "tls-front.yml"
-    play.write_text(TLS_FRONT_PLAY)
-    front_vars = {
-        "omniroute_proxy_container_name": "fleet-front",
-        "omniroute_proxy_config_dir": str(fl.workdir / "proxy-etc"),
-        "omniroute_proxy_port": upstream.port,
-        "omniroute_proxy_tls_address": CONTROLLER_ADDR,
-        "omniroute_proxy_tls_service": "direct",
-        "omniroute_proxy_tls_runtime_dir": str(fl.workdir / "proxy-run"),
-        "ansible_python_interpreter": sys.executable,
-    }
-    (fl.workdir / "tls-front-vars.json").write_text(json.dumps(front_vars))
-    result = fl.ansible_playbook([str(play), "-i", "localhost,", "-e", f"@{fl.workdir / 'tls-front-vars.json'}"])
-    assert result.returncode == 0, result.stdout[-6000:]
+    run_tls_front(fl, upstream.port)
     return upstream, (fl.workdir / "proxy-etc" / "tls" / "fleet-front-ca.crt").read_text()
 
 
@@ -369,10 +376,7 @@ def test_real_opencode_loads_every_users_config(fleet):
         assert SECRET not in res.stdout
 
 
-def test_real_opencode_answers_through_the_tls_front_with_the_system_trust_store(fleet):
-    h1, h6 = fleet.hosts["h1"], fleet.hosts["h6"]
-    fleet.upstream.reset()
-    pairs = [(h1, "alice"), (h6, "judy")]
+def _opencode_run_through_front(fleet: Fleet, pairs):
     for host, user in pairs:
         # No NODE_EXTRA_CA_CERTS, no flag: OpenCode verifies the front's certificate against the host's trust store.
         command = (f"cd && HOME=/home/{user} XDG_CONFIG_HOME=/home/{user}/.config OPENCODE_DISABLE_MODELS_FETCH=1 "
@@ -382,6 +386,13 @@ def test_real_opencode_answers_through_the_tls_front_with_the_system_trust_store
         assert res.returncode == 0, (host.name, user, res.stdout[-2000:], res.stderr[-2000:])
         texts = "".join(line for line in res.stdout.splitlines() if '"type":"text"' in line.replace(" ", ""))
         assert UPSTREAM_REPLY in texts, (host.name, user, res.stdout[-2000:])
+
+
+def test_real_opencode_answers_through_the_tls_front_with_the_system_trust_store(fleet):
+    h1, h6 = fleet.hosts["h1"], fleet.hosts["h6"]
+    fleet.upstream.reset()
+    pairs = [(h1, "alice"), (h6, "judy")]
+    _opencode_run_through_front(fleet, pairs)
     assert fleet.upstream.chat_count == len(pairs)
     assert {r.authorization for r in fleet.upstream.chat_requests()} == {f"Bearer {SECRET}"}
     # From a client namespace only the TLS port answers; the backend's plain port is loopback-only.
@@ -391,6 +402,20 @@ def test_real_opencode_answers_through_the_tls_front_with_the_system_trust_store
              "    print(port, s.connect_ex(('%s', int(port))))\n" % CONTROLLER_ADDR)
     out = fleet.netns_exec(h1, ["python3", "-c", probe, "443", str(fleet.upstream.port)]).stdout.split()
     assert out[1] == "0" and out[3] != "0", out
+
+
+def test_a_renewed_certificate_keeps_clients_working(fleet):
+    cert = fleet.workdir / "proxy-etc" / "tls" / "fleet-front.crt"
+    before = cert.read_bytes()
+    # Due within 400 days (more than the 397-day validity): the role re-issues it with the same CA and reloads nginx.
+    result = run_tls_front(fleet, fleet.upstream.port, omniroute_proxy_tls_renew_before_days=400)
+    assert "changed=0" not in result.stdout.split("PLAY RECAP")[-1]
+    assert cert.read_bytes() != before
+    assert (fleet.workdir / "proxy-etc" / "tls" / "fleet-front-ca.crt").read_text() == fleet.ca_pem
+    time.sleep(1)  # old workers hand over to new ones
+    fleet.upstream.reset()
+    _opencode_run_through_front(fleet, [(fleet.hosts["h2"], "alice")])
+    assert fleet.upstream.chat_count == 1
 
 
 def test_config_opencode_rejects_fails_the_host_with_opencodes_message(fleet):
