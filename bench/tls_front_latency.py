@@ -51,11 +51,11 @@ def stats(values):
     return {"n": len(values), "p50_ms": round(pct(values, 50) * 1000, 1), "p95_ms": round(pct(values, 95) * 1000, 1)}
 
 
-def chat(session, url, key, stream):
+def chat(session, url, key, stream, verify=True):
     body = {"model": MODEL, "messages": [{"role": "user", "content": "say hi"}], "stream": stream}
     started = time.perf_counter()
     resp = session.post(f"{url}/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"},
-                        timeout=60, stream=stream)
+                        timeout=60, stream=stream, verify=verify)
     if resp.status_code != 200:
         raise RuntimeError(f"{url}: HTTP {resp.status_code} {resp.text[:300]}")
     if not stream:
@@ -104,18 +104,18 @@ def main():
         if result.returncode != 0:
             raise SystemExit(result.stdout[-6000:])
         ca = tmp / "etc" / "tls" / f"{container}-ca.crt"
-        plain, tls = requests.Session(), requests.Session()
-        tls.verify = str(ca)
-        paths = {"plain": (plain, f"http://127.0.0.1:{port}/v1"), "tls": (tls, f"https://127.0.0.1:{tls_port}/v1")}
+        # verify per request: a REQUESTS_CA_BUNDLE in the environment would override a session-level CA.
+        paths = {"plain": (requests.Session(), f"http://127.0.0.1:{port}/v1", True),
+                 "tls": (requests.Session(), f"https://127.0.0.1:{tls_port}/v1", str(ca))}
         samples = {f"{p}_{m}": [] for p in paths for m in ("whole", "stream_first", "stream_end")}
         for _ in range(3):  # warm-up: connections, handshakes, first-request setup
-            for session, url in paths.values():
-                chat(session, url, key, False)
-                chat(session, url, key, True)
+            for session, url, verify in paths.values():
+                chat(session, url, key, False, verify)
+                chat(session, url, key, True, verify)
         for _ in range(args.requests):
-            for name, (session, url) in paths.items():
-                samples[f"{name}_whole"].append(chat(session, url, key, False)[0])
-                end, first = chat(session, url, key, True)
+            for name, (session, url, verify) in paths.items():
+                samples[f"{name}_whole"].append(chat(session, url, key, False, verify)[0])
+                end, first = chat(session, url, key, True, verify)
                 samples[f"{name}_stream_first"].append(first)
                 samples[f"{name}_stream_end"].append(end)
         out = {"requests": args.requests, "cpus": os.cpu_count()}
