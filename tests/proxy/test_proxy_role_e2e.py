@@ -340,6 +340,18 @@ def test_restart_keeps_the_state(deployment):
     assert "- in sync" in result.stdout
 
 
+def assert_revoked(status, keys, within=75.0):
+    """OmniRoute 3.7.9 remembers a key's successful validation for 60 s (an in-memory cache in its API-key
+    module): a deleted key can keep working for up to a minute. Wait that long, no longer."""
+    deadline = time.monotonic() + within
+    while True:
+        codes = [status(key) for key in keys]
+        if set(codes) == {401} or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert set(codes) == {401}, codes
+
+
 def test_one_key_per_developer_then_revoking_one(deployment):
     """The site playbook's per-developer keys, applied by the role: the proxy accepts the new keys while the old
     one is still accepted (purge off), then the removed developer's key and the old shared key get 401."""
@@ -362,7 +374,9 @@ def test_one_key_per_developer_then_revoking_one(deployment):
     kept = [k for k in keys if k is not bob]
     result = deployment.run_role(omniroute_proxy_client_keys=kept, omniroute_proxy_purge=True)
     assert all(k["key"] not in result.stdout for k in keys)
-    assert status(bob["key"]) == 401 and status(shared) == 401
+    names = {k["name"] for k in deployment.admin().get(f"{deployment.base}/api/keys", timeout=10).json()["keys"]}
+    assert bob["name"] not in names and {k["name"] for k in kept} <= names, names
+    assert_revoked(status, [bob["key"], shared])
     assert [status(k["key"]) for k in kept] == [200, 200]
     again = deployment.run_role(omniroute_proxy_client_keys=kept, omniroute_proxy_purge=True)
     assert recap(again.stdout)["changed"] == 0, changed_tasks(again.stdout)
@@ -423,5 +437,5 @@ def test_site_playbook_gives_every_developer_a_key_and_revokes_a_removed_one(dep
     assert set(re.findall(r"changed=(\d+)", again.stdout)) == {"0"}, changed_tasks(again.stdout)
 
     site(["ws1"])  # ws2's developer left
-    assert status(keys["ws2"]) == 401
+    assert_revoked(status, [keys["ws2"]])
     assert status(keys["ws1"]) == 200 and key_of("ws1") == keys["ws1"]
