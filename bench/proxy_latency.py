@@ -119,6 +119,7 @@ class Bench:
                 "omniroute_proxy_volume": self.volume,
                 "omniroute_proxy_config_dir": str(self.tmp / "etc"),
                 "omniroute_proxy_network_mode": "host",
+                "omniroute_proxy_tls_enabled": False,
                 "omniroute_proxy_port": self.port,
                 "omniroute_proxy_allow_private_provider_urls": True,
                 "omniroute_proxy_providers": providers,

@@ -34,9 +34,9 @@ declare -A upstream_key=([bad500]="k500-$(rand_hex 12)" [bad429]="k429-$(rand_he
   umask 077
   printf '{"omniroute_proxy_admin_password": "adm-%s", "omniroute_proxy_jwt_secret": "%s",
  "omniroute_proxy_api_key_secret": "%s", "omniroute_proxy_storage_encryption_key": "%s",
- "omniroute_proxy_client_key": "sk-sandbox-%s",
+ "omniroute_proxy_client_key": "sk-sandbox-%s", "omniroute_site_client_key_secret": "%s",
  "sandbox_upstream_keys": {"bad500": "%s", "bad429": "%s", "good": "%s"}}\n' \
-    "$(rand_hex 8)" "$(rand_hex 32)" "$(rand_hex 32)" "$(rand_hex 32)" "$(rand_hex 16)" \
+    "$(rand_hex 8)" "$(rand_hex 32)" "$(rand_hex 32)" "$(rand_hex 32)" "$(rand_hex 16)" "$(rand_hex 32)" \
     "${upstream_key[bad500]}" "${upstream_key[bad429]}" "${upstream_key[good]}" >"$secrets"
 )
 

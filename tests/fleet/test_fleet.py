@@ -13,20 +13,42 @@ import json
 import os
 import pathlib
 import re
+import signal
 import stat
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.support.fleet import CONTROLLER_ADDR, Fleet, Host, parse_recap
+from tests.support import upstreams as ups
 from tests.support.opencode import opencode_binary
 from tests.support.secrets import find_leaks, find_leaks_in_files
 
 pytestmark = pytest.mark.slow
 
 SECRET = "fleet-test-secret-7f3a9c21d0"
-BASE_URL = f"http://{CONTROLLER_ADDR}:20128"
+# The proxy role's TLS front on the controller's fleet address, port 443 (the namespace's own port space).
+BASE_URL = f"https://{CONTROLLER_ADDR}"
 EXPECTED_URL = BASE_URL + "/v1"
+UPSTREAM_REPLY = "hello through the TLS front"
+
+TLS_FRONT_PLAY = """\
+- name: The proxy role's TLS front in the controller namespace, in front of a stand-in on its loopback
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Check the inputs
+      ansible.builtin.include_role:
+        name: omniroute.opencode.proxy
+        tasks_from: tls_preflight
+    - name: Run the front
+      ansible.builtin.include_role:
+        name: omniroute.opencode.proxy
+        tasks_from: tls
+"""
 MODELS = ["fleet-default", "fleet-fast", "fleet-reasoning"]
 
 # Dave's own credentials, one in every place the masking rule names: none may appear in any output, report or
@@ -76,7 +98,8 @@ HOSTS = [
         "opencode_client_managed_config": True,
         "opencode_client_managed_group": "developers",
     }),
-    Host("h5", [], login="dev", hostvars={"opencode_client_users": []}),
+    # dev is no root: the system trust store is not theirs to change.
+    Host("h5", [], login="dev", hostvars={"opencode_client_users": [], "opencode_client_ca_certificate": ""}),
     Host("h6", ["ivan", "judy"]),
 ]
 
@@ -107,13 +130,47 @@ def fleet():
     yield from build_fleet()
 
 
+def run_tls_front(fl: Fleet, upstream_port: int, **overrides):
+    """The proxy role's TLS front (tasks_from tls) in the controller namespace, in front of 127.0.0.1:<port>."""
+    play = fl.workdir / "tls-front.yml"
+    play.write_text(TLS_FRONT_PLAY)
+    front_vars = {
+        "omniroute_proxy_container_name": "fleet-front",
+        "omniroute_proxy_config_dir": str(fl.workdir / "proxy-etc"),
+        "omniroute_proxy_port": upstream_port,
+        "omniroute_proxy_tls_address": CONTROLLER_ADDR,
+        "omniroute_proxy_tls_service": "direct",
+        "omniroute_proxy_tls_runtime_dir": str(fl.workdir / "proxy-run"),
+        "ansible_python_interpreter": sys.executable,
+        **overrides,
+    }
+    (fl.workdir / "tls-front-vars.json").write_text(json.dumps(front_vars))
+    result = fl.ansible_playbook([str(play), "-i", "localhost,", "-e", f"@{fl.workdir / 'tls-front-vars.json'}"])
+    assert result.returncode == 0, result.stdout[-6000:]
+    return result
+
+
+def start_tls_front(fl: Fleet):
+    """A healthy stand-in on the controller namespace's loopback, behind the proxy role's TLS front on
+    CONTROLLER_ADDR:443 (pid file: <workdir>/proxy-run/nginx.pid). Returns (upstream, the CA PEM)."""
+    upstream = fl.in_controller_netns(
+        lambda: ups.start_upstream("healthy", name="fleet", models=MODELS, api_key=SECRET, reply=UPSTREAM_REPLY))
+    fl.upstream = upstream  # stopped by build_fleet even when the front fails to start
+    run_tls_front(fl, upstream.port)
+    return upstream, (fl.workdir / "proxy-etc" / "tls" / "fleet-front-ca.crt").read_text()
+
+
 def build_fleet():
     """Start the six-host fleet with its inventory; stops and deletes everything when closed."""
     binary = opencode_binary()
     hosts = [Host(h.name, list(h.users), h.login, dict(h.hostvars), dict(h.groups)) for h in HOSTS]
     fl = Fleet(hosts)
+    front_pid_file = None
     try:
         fl.start(opencode_binary=binary)
+        front_pid_file = fl.workdir / "proxy-run" / "nginx.pid"  # known before the front starts: always stopped
+        upstream, ca_pem = start_tls_front(fl)
+        fl.upstream, fl.ca_pem = upstream, ca_pem
         dave = fl.hosts["h2"].user_home("dave") / ".config" / "opencode"
         dave.mkdir(parents=True)
         (dave / "opencode.jsonc").write_text(DAVE_JSONC)
@@ -122,6 +179,7 @@ def build_fleet():
         fl.inventory = fl.write_inventory({
             "opencode_client_base_url": BASE_URL,
             "opencode_client_api_key": SECRET,
+            "opencode_client_ca_certificate": ca_pem,
             "opencode_client_models": MODELS,
             "opencode_client_model_labels": {"fleet-fast": "Fleet fast (failover)"},
             "opencode_client_users": [],
@@ -137,7 +195,23 @@ def build_fleet():
         fl.inventory.write_text(json.dumps(inv, indent=2))
         yield fl
     finally:
+        if front_pid_file is not None and front_pid_file.exists():
+            _stop_pid(int(front_pid_file.read_text()))  # the front's nginx, by the pid it wrote
+        if getattr(fl, "upstream", None) is not None:
+            fl.upstream.stop()
         fl.stop()
+
+
+def _stop_pid(pid: int):
+    try:
+        os.kill(pid, signal.SIGQUIT)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        if not pathlib.Path(f"/proc/{pid}").exists():
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
 
 
 def _play(fleet: Fleet, name: str, *args: str):
@@ -202,6 +276,18 @@ def test_converge_configures_every_user(fleet):
     assert re.search(r"Install the pinned opencode-ai with npm\] \*+\nchanged: \[h3\]", result.stdout)
     # Nobody else got a managed file.
     assert not (fleet.hosts["h1"].root / "etc" / "opencode").exists()
+    # The proxy's CA is in every root-managed host's system trust store (its own /etc/ssl/certs), not in dev's h5.
+    ca_body = "".join(fleet.ca_pem.strip().splitlines()[1:-1])
+    for host in fleet.hosts.values():
+        anchor = host.root / "local-ca-certificates" / "omniroute-opencode.crt"
+        bundle = (host.root / "etc" / "ssl" / "certs" / "ca-certificates.crt").read_text()
+        if host.name == "h5":
+            assert not anchor.exists() and ca_body not in bundle.replace("\n", "")
+            continue
+        assert anchor.read_text() == fleet.ca_pem.strip() + "\n", host.name
+        assert ca_body in bundle.replace("\n", ""), host.name
+    assert ca_body not in pathlib.Path("/etc/ssl/certs/ca-certificates.crt").read_text().replace("\n", ""), \
+        "the machine's own trust store changed"
 
 
 def test_second_run_changes_nothing(fleet):
@@ -234,6 +320,8 @@ def test_drift_report_names_exactly_the_drift(fleet):
         return json.dumps(data, indent=2) + "\n"
     _edit(_config_path(h2, "alice"), drop_model)
     fleet.stop_sshd(h6)
+    # h1: somebody removed the proxy's CA from the trust store's sources.
+    (h1.root / "local-ca-certificates" / "omniroute-opencode.crt").unlink()
 
     before = _snapshot(fleet)
     report_path = fleet.workdir / "drift-report.json"
@@ -250,10 +338,12 @@ def test_drift_report_names_exactly_the_drift(fleet):
                         "h6": "unreachable"}, statuses
     assert report["drift"] is True
     assert report["summary"] == {"hosts": 6, "in_sync": 3, "drifted": 2, "unreachable": 1, "failed": 0,
-                                 "files": 11, "files_not_in_sync": 3, "proxy_entities": 0,
+                                 "files": 12, "files_not_in_sync": 4, "proxy_entities": 0,
                                  "proxy_entities_not_in_sync": 0}, report["summary"]
     drifted = {(host, e["user"]): e for host, rec in report["hosts"].items() for e in rec["files"] if e["drift"]}
-    assert set(drifted) == {("h1", "alice"), ("h1", "bob"), ("h2", "alice")}, drifted
+    assert set(drifted) == {("h1", "alice"), ("h1", "bob"), ("h2", "alice"), ("h1", "(system)")}, drifted
+    assert drifted["h1", "(system)"]["drift"] == ["ca_certificate"]
+    assert drifted["h1", "(system)"]["path"] == "/usr/local/share/ca-certificates/omniroute-opencode.crt"
     assert set(drifted["h1", "alice"]["drift"]) == {"base_url", "base_url_stale_v1"}
     assert drifted["h1", "bob"]["drift"] == ["mode"]
     assert drifted["h2", "alice"]["drift"] == ["models_missing"]
@@ -268,6 +358,7 @@ def test_drift_report_names_exactly_the_drift(fleet):
     assert re.search(r"DRIFT\s+h1 bob \S+: mode", out)
     assert re.search(r"DRIFT\s+h2 alice \S+: models_missing: models missing \(fleet-fast\)", out)
     assert re.search(r"UNREACHABLE h6", out)
+    assert re.search(r"DRIFT\s+h1 \(system\) \S+omniroute-opencode\.crt: ca_certificate", out), out[-4000:]
     assert "6 hosts: 3 in sync, 2 drifted, 1 unreachable, 0 failed" in out
 
     # A --limit to the unreachable host alone still reports it, and fails.
@@ -291,6 +382,7 @@ def test_converge_repairs_the_drift(fleet):
     assert entry["options"]["baseURL"] == EXPECTED_URL
     entry = json.loads(_config_path(fleet.hosts["h2"], "alice").read_text())["provider"]["omniroute"]
     assert sorted(entry["models"]) == sorted(MODELS)
+    assert (fleet.hosts["h1"].root / "local-ca-certificates" / "omniroute-opencode.crt").exists()
 
     report_path = fleet.workdir / "drift-after.json"
     result, _ = _play(fleet, "drift", "-e", f"opencode_drift_report_path={report_path}")
@@ -321,6 +413,48 @@ def test_real_opencode_loads_every_users_config(fleet):
         if (host.name, user) == ("h2", "dave"):
             assert "local" in config["provider"], "dave's own provider is gone"
         assert SECRET not in res.stdout
+
+
+def _opencode_run_through_front(fleet: Fleet, pairs):
+    for host, user in pairs:
+        # No NODE_EXTRA_CA_CERTS, no flag: OpenCode verifies the front's certificate against the host's trust store.
+        command = (f"cd && HOME=/home/{user} XDG_CONFIG_HOME=/home/{user}/.config OPENCODE_DISABLE_MODELS_FETCH=1 "
+                   f"OPENCODE_DISABLE_AUTOUPDATE=1 timeout 60 {fleet.opencode} run --pure --title t "
+                   f"-m omniroute/fleet-default --format json 'say hi' </dev/null")
+        res = fleet.ssh(host, command, user=user, check=False, timeout=90)
+        assert res.returncode == 0, (host.name, user, res.stdout[-2000:], res.stderr[-2000:])
+        texts = "".join(line for line in res.stdout.splitlines() if '"type":"text"' in line.replace(" ", ""))
+        assert UPSTREAM_REPLY in texts, (host.name, user, res.stdout[-2000:])
+
+
+def test_real_opencode_answers_through_the_tls_front_with_the_system_trust_store(fleet):
+    h1, h6 = fleet.hosts["h1"], fleet.hosts["h6"]
+    fleet.upstream.reset()
+    pairs = [(h1, "alice"), (h6, "judy")]
+    _opencode_run_through_front(fleet, pairs)
+    assert fleet.upstream.chat_count == len(pairs)
+    assert {r.authorization for r in fleet.upstream.chat_requests()} == {f"Bearer {SECRET}"}
+    # From a client namespace only the TLS port answers; the backend's plain port is loopback-only.
+    probe = ("import socket,sys\n"
+             "for port in sys.argv[1:]:\n"
+             "    s = socket.socket(); s.settimeout(3)\n"
+             "    print(port, s.connect_ex(('%s', int(port))))\n" % CONTROLLER_ADDR)
+    out = fleet.netns_exec(h1, ["python3", "-c", probe, "443", str(fleet.upstream.port)]).stdout.split()
+    assert out[1] == "0" and out[3] != "0", out
+
+
+def test_a_renewed_certificate_keeps_clients_working(fleet):
+    cert = fleet.workdir / "proxy-etc" / "tls" / "fleet-front.crt"
+    before = cert.read_bytes()
+    # Due within 400 days (more than the 397-day validity): the role re-issues it with the same CA and reloads nginx.
+    result = run_tls_front(fleet, fleet.upstream.port, omniroute_proxy_tls_renew_before_days=400)
+    assert "changed=0" not in result.stdout.split("PLAY RECAP")[-1]
+    assert cert.read_bytes() != before
+    assert (fleet.workdir / "proxy-etc" / "tls" / "fleet-front-ca.crt").read_text() == fleet.ca_pem
+    time.sleep(1)  # old workers hand over to new ones
+    fleet.upstream.reset()
+    _opencode_run_through_front(fleet, [(fleet.hosts["h2"], "alice")])
+    assert fleet.upstream.chat_count == 1
 
 
 def test_config_opencode_rejects_fails_the_host_with_opencodes_message(fleet):

@@ -180,6 +180,8 @@ class Deployment:
                 "omniroute_proxy_config_dir": str(self.config_dir),
                 # host networking: the container reaches the stand-ins on the host's 127.0.0.1
                 "omniroute_proxy_network_mode": "host",
+                # the container alone; the TLS front is tested in test_proxy_tls.py and the fleet test
+                "omniroute_proxy_tls_enabled": False,
                 "omniroute_proxy_bind_address": "127.0.0.1",
                 "omniroute_proxy_port": self.port,
                 "omniroute_proxy_allow_private_provider_urls": True,
@@ -502,6 +504,111 @@ def test_restart_keeps_the_state(deployment):
     result = deployment.run_role(check=True)
     assert recap(result.stdout)["changed"] == 0, changed_tasks(result.stdout)
     assert "- in sync" in result.stdout
+
+
+def assert_revoked(status, keys, within=75.0):
+    """OmniRoute 3.7.9 remembers a key's successful validation for 60 s (an in-memory cache in its API-key
+    module): a deleted key can keep working for up to a minute. Wait that long, no longer."""
+    deadline = time.monotonic() + within
+    while True:
+        codes = [status(key) for key in keys]
+        if set(codes) == {401} or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert set(codes) == {401}, codes
+
+
+# Keys are OmniRoute's API: podman only. They revoke the shared key; the
+# upgrade tests after them declare it again.
+@pytest.mark.parametrize("deployment", ["podman"], indirect=True)
+def test_one_key_per_developer_then_revoking_one(deployment):
+    """The site playbook's per-developer keys, applied by the role: the proxy accepts the new keys while the old
+    one is still accepted (purge off), then the removed developer's key and the old shared key get 401."""
+    from ansible_collections.omniroute.opencode.plugins.module_utils._developer_keys import developer_keys
+
+    secret = secrets.token_hex(32)
+    fleet = {"ws1": ["alice", "bob"], "ws2": ["alice"]}
+    keys = [{"name": k["name"], "key": k["key"]} for k in developer_keys(fleet, secret)]
+    shared = deployment.facts["client_key"]
+
+    def status(key):
+        return deployment.chat("gpt-4o-mini", stream=False, key=key).status_code
+
+    result = deployment.run_role(omniroute_proxy_client_keys=keys, omniroute_proxy_purge=False)
+    assert all(k["key"] not in result.stdout + result.stderr for k in keys), "a developer key was printed"
+    assert [status(k["key"]) for k in keys] == [200, 200, 200]
+    assert status(shared) == 200, "purge off: the old key must stay accepted until clients hold their new keys"
+
+    bob = next(k for k in keys if k["name"] == "opencode/ws1/bob/g0")
+    kept = [k for k in keys if k is not bob]
+    result = deployment.run_role(omniroute_proxy_client_keys=kept, omniroute_proxy_purge=True)
+    assert all(k["key"] not in result.stdout for k in keys)
+    names = {k["name"] for k in deployment.admin().get(f"{deployment.base}/api/keys", timeout=10).json()["keys"]}
+    assert bob["name"] not in names and {k["name"] for k in kept} <= names, names
+    assert_revoked(status, [bob["key"], shared])
+    assert [status(k["key"]) for k in kept] == [200, 200]
+    again = deployment.run_role(omniroute_proxy_client_keys=kept, omniroute_proxy_purge=True)
+    assert recap(again.stdout)["changed"] == 0, changed_tasks(again.stdout)
+
+
+def _site_inventory(deployment, path: Path, workstations: list[str], secret: str) -> Path:
+    """The site playbook's inventory: this machine as the proxy and as client 'hosts' ws1, ws2, ... (local
+    connections), each client with one user whose config lives in its own directory."""
+    import getpass
+    import sys
+
+    user = getpass.getuser()
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    clients = {
+        ws: dict(local, opencode_client_users=[{"name": user, "xdg_config_home": str(path.parent / ws)}])
+        for ws in workstations
+    }
+    proxy_vars = {k: v for k, v in deployment.role_vars().items() if k != "e2e_facts_file"}
+    inventory = {"all": {
+        "vars": {"omniroute_site_client_key_secret": secret},
+        "children": {
+            "omniroute_proxy": {"hosts": {"localhost": dict(local, **proxy_vars)}},
+            "opencode_clients": {"hosts": clients},
+        },
+    }}  # fmt: skip
+    path.write_text(json.dumps(inventory))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("deployment", ["podman"], indirect=True)
+def test_site_playbook_gives_every_developer_a_key_and_revokes_a_removed_one(deployment, tmp_path):
+    secret = secrets.token_hex(32)
+
+    def site(workstations):
+        inventory = _site_inventory(deployment, tmp_path / "inventory.json", workstations, secret)
+        result = omr.ansible_playbook("omniroute.opencode.site", inventory=inventory, timeout=900)
+        assert result.returncode == 0, result.stdout[-6000:]
+        deployment.assert_no_secret(result.stdout)
+        return result
+
+    def key_of(ws):
+        entry = json.loads((tmp_path / ws / "opencode" / "opencode.json").read_text())["provider"]["omniroute"]
+        return entry["options"]["apiKey"]
+
+    def status(key):
+        return deployment.chat("gpt-4o-mini", stream=False, key=key).status_code
+
+    result = site(["ws1", "ws2"])
+    keys = {ws: key_of(ws) for ws in ("ws1", "ws2")}
+    assert keys["ws1"] != keys["ws2"] and all(k not in result.stdout for k in keys.values())
+    for ws in ("ws1", "ws2"):
+        path = tmp_path / ws / "opencode" / "opencode.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert [status(keys["ws1"]), status(keys["ws2"])] == [200, 200]
+
+    again = site(["ws1", "ws2"])
+    assert {key_of(ws) for ws in ("ws1", "ws2")} == set(keys.values()), "keys are not stable across runs"
+    assert set(re.findall(r"changed=(\d+)", again.stdout)) == {"0"}, changed_tasks(again.stdout)
+
+    site(["ws1"])  # ws2's developer left
+    assert_revoked(status, [keys["ws2"]])
+    assert status(keys["ws1"]) == 200 and key_of("ws1") == keys["ws1"]
 
 
 # Upgrades: two tags of the same locally built image stand for two OmniRoute versions.

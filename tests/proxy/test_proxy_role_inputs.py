@@ -38,6 +38,7 @@ def good_vars(**overrides) -> dict:
              "models": ["m"]},
         ],  # fmt: skip
         "omniroute_proxy_provider_priority": ["one"],
+        "omniroute_proxy_tls_enabled": False,
     }
     role_vars.update(overrides)
     return role_vars
@@ -64,9 +65,16 @@ def secret_values(role_vars: dict) -> list[str]:
         # choices are enforced by meta/argument_specs.yml before any task runs
         ({"omniroute_proxy_engine": "lxc"}, "value of omniroute_proxy_engine must be one of: podman, docker"),
         ({"omniroute_proxy_network_mode": "macvlan"}, "value of omniroute_proxy_network_mode must be one of: bridge, host"),
+        # the TLS front: OmniRoute stays on loopback behind it; certificate and key go together
+        ({"omniroute_proxy_tls_enabled": True, "omniroute_proxy_bind_address": "0.0.0.0"},
+         "OmniRoute must stay on loopback behind the front (omniroute_proxy_bind_address is 0.0.0.0"),
+        ({"omniroute_proxy_tls_enabled": True, "omniroute_proxy_tls_certificate": "-----BEGIN CERTIFICATE-----"},
+         "omniroute_proxy_tls_certificate and omniroute_proxy_tls_private_key go together"),
+        ({"omniroute_proxy_tls_enabled": True, "omniroute_proxy_tls_service": "launchd"},
+         "value of omniroute_proxy_tls_service must be one of: auto, systemd, direct"),
     ],
     ids=["short-jwt-secret", "no-admin-password", "no-storage-key", "unknown-priority-name", "bad-engine",
-         "bad-network"],  # fmt: skip
+         "bad-network", "tls-omniroute-not-on-loopback", "tls-certificate-without-key", "tls-bad-service"],  # fmt: skip
 )
 def test_bad_input_fails_in_preflight_with_a_clear_message(tmp_path, overrides, expected):
     role_vars = good_vars(**overrides)

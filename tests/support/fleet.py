@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 SUBNET = "10.213.0"
@@ -195,6 +196,7 @@ class Fleet:
         shutil.rmtree(root / "etc" / "opencode", ignore_errors=True)
         (root / "home").mkdir(mode=0o755)
         (root / "tmp").mkdir(mode=0o700)
+        (root / "local-ca-certificates").mkdir(mode=0o755)
         passwd, group, shadow = [], [], []
         users = list(dict.fromkeys(host.users + ([host.login] if host.login != "root" else [])))
         for offset, user in enumerate(users):
@@ -238,6 +240,8 @@ class Fleet:
             'mount --bind "$1/etc" /etc\n'
             'mount --bind "$1/home" /home\n'
             'mount -t tmpfs -o mode=0755 fleet-run /run\n'
+            # The host's own source directory of local CAs (update-ca-certificates reads it; /etc is per host already).
+            'mount --bind "$1/local-ca-certificates" /usr/local/share/ca-certificates\n'
             'mkdir -m 0755 /run/sshd\n'
             'exec /usr/sbin/sshd -D -e -f "$1/sshd_config"\n'
         )
@@ -269,6 +273,37 @@ class Fleet:
         raise RuntimeError("cannot ssh to %s: %s" % (host.name, last and last.stderr))
 
     # ---------------------------------------------------------------- use
+    def in_controller_netns(self, fn):
+        """Call ``fn`` in a thread that joined the controller's network namespace; returns its result.
+
+        Sockets ``fn`` binds stay in that namespace (servers the fleet reaches at 127.0.0.1 of the controller, such
+        as stand-in upstreams behind the proxy), while the rest of the test process stays where it is.
+        """
+        outcome = {}
+
+        def target():
+            fd = os.open(f"/var/run/netns/{self.ctl_netns}", os.O_RDONLY)
+            try:
+                os.setns(fd, os.CLONE_NEWNET)  # this thread only
+            finally:
+                os.close(fd)
+            try:
+                outcome["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=target, name="fleet-netns")
+        thread.start()
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    def netns_exec(self, host: Host | None, argv: list[str], timeout: float = 30):
+        """Run ``argv`` in a host's network namespace (the controller's for ``None``), as root."""
+        netns = host.netns if host is not None else self.ctl_netns
+        return _run(["ip", "netns", "exec", netns, *argv], check=False, timeout=timeout)
+
     def ssh_base(self, user: str, addr: str) -> list[str]:
         return ["ip", "netns", "exec", self.ctl_netns, "ssh", "-i", str(self.key), "-o", "BatchMode=yes",
                 "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",

@@ -103,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
             created = int(time.time())
             data = [{"id": m, "object": "model", "created": created, "owned_by": up.name} for m in up.models]
             return self._send_json(200, {"object": "list", "data": data})
-        if path in ("", "/health"):
+        if path in ("", "/health", "/api/monitoring/health"):  # the last as OmniRoute's, for fronts put before it
             return self._send_json(200, {"status": "ok", "name": up.name, "kind": up.kind})
         return self._send_json(404, _error(f"no route {path}", "invalid_request_error", "not_found"))
 

@@ -19,6 +19,7 @@ ROLE_CODES = {
     "config_dir": "config directory missing or with wrong owner/mode",
     "opencode_missing": "OpenCode is not installed",
     "opencode_version": "OpenCode is installed in another version",
+    "ca_certificate": "the proxy's CA is missing from the system trust store or differs",
     "changed": "a real run would change the file (no finer code)",
 }
 

@@ -726,6 +726,13 @@ def apply_changes(client, changes):
     generated = {}
     if changes.get("ledger_pre") is not None:
         client.import_json({"settings": {LEDGER_KEY: changes["ledger_pre"]}})
+    # POST /api/keys always generates the value: declared values go in through the bulk import, all in one
+    # request (1,000 developer keys are one transaction, not 1,000 round trips).
+    declared_keys = [
+        {"id": "omniroute-opencode-" + secrets.token_hex(8), "name": a["name"], "key": a["key"]}
+        for a in changes["actions"]
+        if a["op"] == "create_key" and a["key"]
+    ]
     for action in ordered_actions(changes["actions"]):
         op = action["op"]
         if op == "create_builtin":
@@ -748,9 +755,9 @@ def apply_changes(client, changes):
             client.delete_key(action["id"])
         elif op == "create_key":
             if action["key"]:
-                # POST /api/keys always generates the value; a declared value goes in through the bulk import.
-                key_id = "omniroute-opencode-" + secrets.token_hex(8)
-                client.import_json({"apiKeys": [{"id": key_id, "name": action["name"], "key": action["key"]}]})
+                if declared_keys:  # the first one imports them all (deletions of replaced keys came before)
+                    client.import_json({"apiKeys": declared_keys})
+                    declared_keys = []
             else:
                 created = client.create_key(action["name"]) or {}
                 value = created.get("key")
