@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: developer_client_keys
 short_description: Derive one OmniRoute client key per developer from one secret
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - A developer is one user on one host (O(scope=host_user)), or one user name across hosts (O(scope=user)).
   - Each key is C(sk-) followed by 48 hex digits of HMAC-SHA256(O(secret), key name); the key name is

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: tls_subject_alt_names
 short_description: Turn host names and addresses into certificate subject alternative names
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Each IP address (IPv4, IPv6, IPv6 in brackets) becomes C(IP:<address>), every other name C(DNS:<name>) (lower
     case, without a trailing dot). Entries that already start with C(DNS:) or C(IP:) are checked and kept.
