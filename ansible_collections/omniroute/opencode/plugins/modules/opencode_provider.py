@@ -33,7 +33,8 @@ description:
   - An unparsable file fails the task with the file, line and column; the file stays byte for byte.
   - Refused on purpose, though valid JSONC, also with the file, line and column - a
     top level that is not an object, a C(provider) or managed entry that is not an object (V(null)
-    included), and a C(provider) or managed entry written more than once.
+    included), a C(provider) or managed entry written more than once, and a value nested deeper than
+    Python's recursion limit allows (about 1,000 levels; OpenCode would load it).
   - Accepted on purpose, although OpenCode rejects it - a file holding only whitespace and comments
     becomes a fresh config below those comments (as does an empty file, which OpenCode skips).
   - No credential of the file is ever printed. In the diff (before and after), the result, warnings and error
