@@ -268,4 +268,3 @@ def _single(doc, node, key, name):
 def _refusal(doc, offset, message):
     line, column = position(doc.text, offset)
     return ConfigError(message, line, column)
-
