@@ -35,7 +35,8 @@ import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-RESULTS = REPO / "bench" / "results"
+
+from _results import write_results  # noqa: E402  (bench/, the script's own directory)
 MARK = "OMNIROUTE_BENCH_IN_NS"
 USERS = ["benchalice", "benchbob", "benchcarol", "benchdan", "bencherin"]
 BASE_URL = "http://omniroute.bench:20128"
@@ -258,11 +259,7 @@ def main():
         subprocess.run(["umount", "/home"], check=False)
         shutil.rmtree(work, ignore_errors=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "client_fleet.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
-    print(f"written to {out}")
+    write_results("client_fleet", results)
 
 
 def ssh_settings(work: pathlib.Path, args, role_pb: pathlib.Path) -> dict:

@@ -14,7 +14,6 @@ Run: scripts/bench.sh developer_keys [--keys 1000]
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import secrets
 import sys
@@ -28,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ansible_collections.omniroute.opencode.plugins.module_utils._developer_keys import developer_keys  # noqa: E402
+from _results import write_results  # noqa: E402  (bench/, the script's own directory)
 from tests.support import omniroute as omr  # noqa: E402
 from tests.support import upstreams as ups  # noqa: E402
 
@@ -90,12 +90,7 @@ def main():
     out["ratio_steady"] = round(out["steady_n"] / out["steady_1"], 2)
     for key in ("converge_1", "steady_1", "converge_n", "steady_n"):
         out[key] = round(out[key], 2)
-    results = REPO / "bench" / "results"
-    results.mkdir(exist_ok=True)
-    path = results / f"developer_keys-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out, indent=2))
-    print(f"written to {path}")
+    write_results("developer_keys", out, timestamped=True)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from _results import write_results  # noqa: E402
 from client_fleet import (  # noqa: E402  (the simulated fleet of bench/client_fleet.py)
     BASE_URL, ROLE_PLAY, USERS, make_fleet, reexec_in_mount_namespace, setup_namespace,
 )
 
-RESULTS = REPO / "bench" / "results"
 STAT_PLAY = """---
 - name: One stat per host
   hosts: opencode_clients
@@ -139,11 +139,7 @@ def main():
         subprocess.run(["umount", "/home"], check=False)
         shutil.rmtree(work, ignore_errors=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "drift_fleet.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
-    print(f"written to {out}")
+    write_results("drift_fleet", results)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Run: scripts/bench.sh tls_front_latency [--requests 50]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import shutil
@@ -29,6 +28,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _results import write_results  # noqa: E402  (bench/, the script's own directory)
 from tests.support import omniroute as omr  # noqa: E402
 from tests.support import upstreams as ups  # noqa: E402
 
@@ -133,12 +133,7 @@ def main():
         omr.podman("volume", "rm", "--force", f"{container}-data", check=False)
         good.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    results = REPO / "bench" / "results"
-    results.mkdir(exist_ok=True)
-    path = results / f"tls_front_latency-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out, indent=2))
-    print(f"written to {path}")
+    write_results("tls_front_latency", out, timestamped=True)
 
 
 if __name__ == "__main__":
