@@ -27,7 +27,7 @@ import time
 
 SUBNET = "10.213.0"
 CONTROLLER_ADDR = f"{SUBNET}.1"
-REQUIRED_TOOLS = ("ip", "unshare", "ssh", "ssh-keygen", "/usr/sbin/sshd")
+REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "ssh", "ssh-keygen", "/usr/sbin/sshd")
 
 
 @dataclasses.dataclass
@@ -356,9 +356,13 @@ class Fleet:
         return env
 
     def ansible_playbook(self, args: list[str], env: dict | None = None, timeout: float = 600):
-        """Run ansible-playbook inside the controller namespace; returns the CompletedProcess."""
+        """Run ansible-playbook inside the controller namespace; returns the CompletedProcess.
+
+        nsenter joins the network namespace only: ``ip netns exec`` also remounts /sys, which hides the cgroup
+        mounts that podman needs to run a container for a proxy host of the controller (local connection).
+        """
         exe = shutil.which("ansible-playbook")
-        return subprocess.run(["ip", "netns", "exec", self.ctl_netns, exe, *args], env=self.ansible_env(env),
+        return subprocess.run(["nsenter", f"--net=/var/run/netns/{self.ctl_netns}", exe, *args], env=self.ansible_env(env),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
                               cwd=self.workdir)
 
