@@ -72,9 +72,25 @@ def secret_values(role_vars: dict) -> list[str]:
          "omniroute_proxy_tls_certificate and omniroute_proxy_tls_private_key go together"),
         ({"omniroute_proxy_tls_enabled": True, "omniroute_proxy_tls_service": "launchd"},
          "value of omniroute_proxy_tls_service must be one of: auto, systemd, direct"),
+        # replicas: one declared key for all of them, one URL, well-formed entries
+        ({"omniroute_proxy_replicas": ["127.0.0.1:20128", "127.0.0.1:20129"],
+          "omniroute_proxy_public_url": "https://front.example"},
+         "declare the shared client key (omniroute_proxy_client_key, from ansible-vault) or per-developer keys"),
+        ({"omniroute_proxy_replicas": ["127.0.0.1:20128", "127.0.0.1:20129"],
+          "omniroute_proxy_client_key": "sk-" + secrets.token_hex(12)},
+         "needs omniroute_proxy_public_url set to the front's URL"),
+        ({"omniroute_proxy_replicas": ["proxy2.internal"]}, "each must be address:port"),
+        ({"omniroute_proxy_replicas": ["127.0.0.1:20128", "127.0.0.1:20128"]}, "each must be address:port"),
+        ({"omniroute_proxy_tls_enabled": True, "omniroute_proxy_bind_address": "10.0.5.11",
+          "omniroute_proxy_replicas": ["10.0.5.12:20128"]},
+         "list 10.0.5.11:20128 in omniroute_proxy_replicas"),
+        ({"omniroute_proxy_tls_next_upstream": ["error", "http_418"]},
+         "value of omniroute_proxy_tls_next_upstream must be one or more of"),
     ],
     ids=["short-jwt-secret", "no-admin-password", "no-storage-key", "unknown-priority-name", "bad-engine",
-         "bad-network", "tls-omniroute-not-on-loopback", "tls-certificate-without-key", "tls-bad-service"],  # fmt: skip
+         "bad-network", "tls-omniroute-not-on-loopback", "tls-certificate-without-key", "tls-bad-service",
+         "replicas-generated-key", "replica-without-front-or-url", "replica-without-port", "replica-twice",
+         "front-on-unlisted-private-address", "bad-next-upstream"],  # fmt: skip
 )
 def test_bad_input_fails_in_preflight_with_a_clear_message(tmp_path, overrides, expected):
     role_vars = good_vars(**overrides)
