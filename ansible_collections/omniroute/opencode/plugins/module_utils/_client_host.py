@@ -19,13 +19,16 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._client_users i
 from ansible_collections.omniroute.opencode.plugins.module_utils._config_file import FileFailure, converge_file
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
     ARGUMENT_SPEC as _ENTRY_SPEC,
-    MUTUALLY_EXCLUSIVE,
-    REQUIRED_IF,
+    MUTUALLY_EXCLUSIVE as _ENTRY_MUTUALLY_EXCLUSIVE,
+    REQUIRED_IF as _ENTRY_REQUIRED_IF,
     ConfigError,
     build_entry,
 )
 
 MANAGED_USER = "(managed)"
+# The same constraints as opencode_provider's entry options.
+MUTUALLY_EXCLUSIVE = _ENTRY_MUTUALLY_EXCLUSIVE
+REQUIRED_IF = _ENTRY_REQUIRED_IF
 # opencode_provider's options but path, plus the host's users and the managed file.
 ARGUMENT_SPEC = dict(
     {name: spec for name, spec in _ENTRY_SPEC.items() if name != "path"},
