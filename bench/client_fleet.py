@@ -4,13 +4,16 @@
     source scripts/bootstrap.sh && python bench/client_fleet.py [--hosts 100] [--users 3]
         [--settings-hosts 30] [--ssh-hosts 5] [--skip-settings] [--skip-ssh]
 
-Part 1 (the baseline in the same run): N local-connection hosts, each with its own homes under a
+Part 1 (the baselines in the same run): N local-connection hosts, each with its own homes under a
 temp dir (the bench runs in a private mount namespace where three bench users exist and /home is
-a temp dir; each host's users get their own XDG_CONFIG_HOME below that host's directory). Four
-ansible-playbook runs: the role on fresh hosts, the role again (steady state), then a play with
-ansible.builtin.file + ansible.builtin.template writing the same files with the same content,
-owner and mode (first and steady). Reported per host: wall time and CPU (with a local connection the
-"controller" CPU includes the module processes, which run on the same machine).
+a temp dir; each host's users get their own XDG_CONFIG_HOME below that host's directory). The
+ansible-playbook runs: a one-task ansible.builtin.stat play (the floor: one module execution per
+host; run first and last, the mean is the baseline), the role on fresh hosts, the role again (steady
+state), the role with --check on the converged fleet, then a play with ansible.builtin.file +
+ansible.builtin.template writing the same files with the same content, owner and mode (first and
+steady). Reported per host: wall time and CPU (with a local connection the "controller" CPU includes
+the module processes, which run on the same machine). Targets (issue 13): steady state and check mode
+at most 1.1x stat, first run at most 0.6x template.
 
 Part 2: ansible.cfg settings on the role's steady state (forks, pipelining, fact gathering) on a
 smaller local fleet, and (Part 3) ControlPersist and pipelining over real SSH on a small fleet of
@@ -69,6 +72,16 @@ ROLE_PLAY = """---
   gather_facts: "{{ bench_gather | default(false) }}"
   roles:
     - role: omniroute.opencode.client
+"""
+
+STAT_PLAY = """---
+- name: One stat per host
+  hosts: opencode_clients
+  gather_facts: false
+  tasks:
+    - name: Stat the first user's config directory
+      ansible.builtin.stat:
+        path: "{{ opencode_client_users[0].xdg_config_home }}"
 """
 
 TEMPLATE_PLAY = """---
@@ -207,20 +220,30 @@ def main():
         base_cfg = {"defaults": {"forks": args.forks, "gathering": "explicit", "interpreter_python": sys.executable},
                     "connection": {"pipelining": "True"}}
 
-        # Part 1: role vs template, first run and steady state, same hosts count and files.
+        # Part 1: role vs template and vs stat, first run, steady state and check mode, same hosts and files.
+        stat_pb = work / "stat.yml"
+        stat_pb.write_text(STAT_PLAY)
         role_inv = make_fleet(work, "role", args.hosts, users)
         tpl_inv = make_fleet(work, "tpl", args.hosts, users)
-        part1 = {}
+        part1 = {"stat_before": run(work, stat_pb, role_inv, args.hosts, base_cfg)}
         for label, pb, inv in (("role", role_pb, role_inv), ("template", tpl_pb, tpl_inv)):
             part1[f"{label}_first"] = run(work, pb, inv, args.hosts, base_cfg)
             part1[f"{label}_steady"] = run(work, pb, inv, args.hosts, base_cfg)
+            if label == "role":
+                part1["role_check"] = run(work, pb, inv, args.hosts, base_cfg, ["--check"])
             print(label, part1[f"{label}_first"], part1[f"{label}_steady"], flush=True)
+        part1["stat_after"] = run(work, stat_pb, role_inv, args.hosts, base_cfg)
         assert part1["role_first"]["changed_hosts"] == args.hosts and part1["role_steady"]["changed_hosts"] == 0
-        assert part1["template_steady"]["changed_hosts"] == 0
+        assert part1["template_steady"]["changed_hosts"] == 0 and part1["role_check"]["changed_hosts"] == 0
         for phase in ("first", "steady"):
             for metric in ("wall_s", "cpu_s"):
                 part1[f"ratio_{phase}_{metric}"] = round(part1[f"role_{phase}"][metric] /
                                                          part1[f"template_{phase}"][metric], 2)
+        for metric in ("wall_s", "cpu_s"):
+            stat = (part1["stat_before"][metric] + part1["stat_after"][metric]) / 2
+            for phase in ("first", "steady", "check"):
+                part1[f"ratio_{phase}_{metric}_vs_stat"] = round(part1[f"role_{phase}"][metric] / stat, 2)
+            part1[f"ratio_template_steady_{metric}_vs_stat"] = round(part1["template_steady"][metric] / stat, 2)
         results["role_vs_template"] = part1
 
         # Part 2: ansible.cfg settings on the role's steady state (local connection).

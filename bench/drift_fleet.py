@@ -11,7 +11,9 @@ user's file on --drifted hosts gets a wrong base URL.
 
 Measured in the same run, over the same hosts and the same ansible.cfg:
 - baseline: a play with one ansible.builtin.stat task per host (the cost of touching each host once);
-- the client role in check mode (`--check`, what a converge in check mode costs);
+- the client role in check mode (`--check`, what a converge of the role alone in check mode costs);
+- `ansible-playbook omniroute.opencode.site --check` (what a converge of the fleet in check mode costs: the
+  inputs from the proxy, then the role);
 - `ansible-playbook omniroute.opencode.drift` (reachability, the client role in check mode, the report).
 The drift run must find exactly the drifted files (checked here) and exit 2.
 
@@ -116,6 +118,8 @@ def main():
         runs = {
             "stat": timed(work, ["stat.yml", "-i", str(inventory)], args.hosts, args.forks),
             "role_check": timed(work, [str(role_pb), "-i", str(inventory), "--check"], args.hosts, args.forks),
+            "site_check": timed(work, ["omniroute.opencode.site", "-i", str(inventory), "--check"], args.hosts,
+                                args.forks),
             "drift": timed(work, ["omniroute.opencode.drift", "-i", str(inventory),
                                   "-e", f"opencode_drift_report_path={report_path}"], args.hosts, args.forks,
                            expect_rc=2),
@@ -132,7 +136,9 @@ def main():
             run.pop("stdout_tail")
             run["wall_ratio_vs_stat"] = round(run["wall_s"] / baseline, 2)
             run["cpu_ratio_vs_stat"] = round(run["cpu_s"] / baseline_cpu, 2)
-        runs["drift"]["wall_ratio_vs_role_check"] = round(runs["drift"]["wall_s"] / runs["role_check"]["wall_s"], 2)
+        for check in ("role_check", "site_check"):
+            runs["drift"][f"wall_ratio_vs_{check}"] = round(runs["drift"]["wall_s"] / runs[check]["wall_s"], 2)
+            runs["drift"][f"cpu_ratio_vs_{check}"] = round(runs["drift"]["cpu_s"] / runs[check]["cpu_s"], 2)
         results["runs"] = runs
         results["report_exact"] = True
     finally:

@@ -152,6 +152,28 @@ def test_drift_report_statuses_counts_and_lines():
     assert drift_report({}, [])["summary"]["hosts"] == 0
 
 
+def test_drift_report_reads_reachability_from_the_registered_results():
+    """The drift playbook records no fact for an unreachable host: the client module's result (registered with
+    ignore_unreachable) or the proxies' reachability check says it; a failed check means no commands run."""
+    ok = client_report_entries([_merge_result("a", False, [])])
+    hostvars = {
+        "client_down": {"_opencode_client_result": {"unreachable": True, "msg": "ssh: connect: No route to host"}},
+        "proxy_down": {"_opencode_drift_ping": {"unreachable": True, "msg": "timed out"}},
+        "no_shell": {"_opencode_drift_ping": {"failed": True, "msg": "exec failed"}},
+        "fine": {"_opencode_drift_ping": {"changed": False}, "_opencode_client_result": {"files": ok},
+                 "opencode_client_report": ok},
+    }
+    report = drift_report(hostvars, list(hostvars), proxies=["proxy_down", "no_shell"],
+                          clients=["client_down", "fine"])
+    assert {h: r["status"] for h, r in report["hosts"].items()} == {
+        "client_down": "unreachable", "proxy_down": "unreachable", "no_shell": "failed", "fine": "in_sync"}
+    assert "UNREACHABLE client_down: ssh: connect: No route to host" in report["lines"]
+    assert "cannot run commands: exec failed" in report["hosts"]["no_shell"]["msg"]
+    # A recorded fact wins over the probes.
+    hostvars["fine"]["_opencode_drift_unreachable"] = {"msg": "recorded"}
+    assert drift_report(hostvars, ["fine"])["hosts"]["fine"]["status"] == "unreachable"
+
+
 def _debug_result(user, rc, stdout="", stderr=""):
     return {"item": {"name": user}, "rc": rc, "stdout": stdout, "stderr": stderr}
 

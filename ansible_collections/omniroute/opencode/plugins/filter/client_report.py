@@ -14,6 +14,8 @@ import re
 
 from collections.abc import Mapping
 
+from ansible_collections.omniroute.opencode.plugins.module_utils._client_host import report_entry
+
 # Codes the role itself adds on top of the module's ``drift`` codes.
 ROLE_CODES = {
     "config_dir": "config directory missing or with wrong owner/mode",
@@ -76,22 +78,13 @@ def client_report_entries(results, scope="user", path=None, dir_results=None):
         item = res.get("item")
         user = item.get("name") if isinstance(item, Mapping) else None
         failed = bool(res.get("failed"))
-        drift = [str(code) for code in (res.get("drift") or [])]
-        if (user if isinstance(item, Mapping) else None) in dirs_changed and "config_dir" not in drift:
-            drift.insert(0, "config_dir")
-        if res.get("changed") and not drift and not failed:
-            drift.append("changed")
-        entry = {
-            "user": user if user is not None else ("(managed)" if scope == "managed" else None),
-            "scope": scope,
-            "path": res.get("path") or (item.get("config_path") if isinstance(item, Mapping) else None) or path,
-            "changed": bool(res.get("changed")),
-            "drift": drift,
-            "models_missing_ids": list(res.get("models_missing_ids") or []),
-            "models_unexpected_ids": list(res.get("models_unexpected_ids") or []),
-            "failed": failed,
-            "msg": str(res.get("msg") or "") if failed else "",
-        }
+        entry = report_entry(
+            user if user is not None else ("(managed)" if scope == "managed" else None), scope,
+            (item.get("config_path") if isinstance(item, Mapping) else None) or path, res,
+            dir_changed=(user if isinstance(item, Mapping) else None) in dirs_changed,
+            msg=str(res.get("msg") or "") if failed else None)
+        # Before opencode_client, a directory was its own task: its change did not make the file's entry changed.
+        entry["changed"] = bool(res.get("changed"))
         entries.append(entry)
     return entries
 
@@ -126,9 +119,8 @@ def _file_message(entry):
     return msg
 
 
-def _client_record(host, hv, report_var, error_var):
+def _client_record(host, hv, report_var, error):
     """Files of one developer machine, lines, and the host-level error (or None)."""
-    error = _get(hv, error_var)
     entries = _get(hv, report_var)
     if error or entries is None:
         msg = str(error or "no result from this host (it failed before the report; see the play output)")
@@ -161,9 +153,8 @@ def _proxy_failure_entity(failure):
             "drift": ["api_unreachable"] if unreachable else [], "details": [msg], "msg": msg}
 
 
-def _proxy_record(host, hv, report_var, error_var):
+def _proxy_record(host, hv, report_var, failure):
     """Entities of one proxy host and their lines."""
-    failure = _get(hv, error_var)
     entities = [dict(e) for e in (_get(hv, report_var) or []) if isinstance(e, Mapping)]
     if failure:
         entities.append(_proxy_failure_entity(failure))
@@ -192,15 +183,34 @@ def _count(n, one, many):
     return "%d %s" % (n, one if n == 1 else many)
 
 
+def _connection_problems(hv, unreachable_var, error_var, proxy_error_var, probe_vars):
+    """(unreachable, client error, proxy error) of one host: the recorded ones, else what the registered results
+    of the probes (``probe_vars``: the reachability check, the client module) say - an unreachable result, or a
+    failed reachability check (the host cannot run commands)."""
+    unreachable, error, proxy_error = _get(hv, unreachable_var), _get(hv, error_var), _get(hv, proxy_error_var)
+    for name in probe_vars or []:
+        probe = _get(hv, name)
+        if not isinstance(probe, Mapping) or unreachable:
+            continue
+        if probe.get("unreachable"):
+            unreachable = {"msg": str(probe.get("msg") or "unreachable")}
+        elif name == probe_vars[0] and probe.get("failed"):
+            msg = "cannot run commands: %s" % (probe.get("msg") or "true failed")
+            error, proxy_error = error or msg, proxy_error or {"msg": msg}
+    return unreachable, error, proxy_error
+
+
 def drift_report(hostvars, targets, report_var="opencode_client_report",
                  unreachable_var="_opencode_drift_unreachable", error_var="_opencode_drift_error",
                  proxies=None, clients=None, proxy_report_var="omniroute_proxy_report",
-                 proxy_error_var="_opencode_drift_proxy_error"):
+                 proxy_error_var="_opencode_drift_proxy_error",
+                 probe_vars=("_opencode_drift_ping", "_opencode_client_result")):
     """Build the drift report of the proxies and developer machines from every target host's variables.
 
     ``clients`` (default: every target) are checked for ``report_var`` (the client role's files), ``proxies``
     (default: none) for ``proxy_report_var`` (the proxy role's entities). A host is ``unreachable`` when
-    ``unreachable_var`` is set on it or its proxy API could not be reached, ``failed`` when it has an error,
+    ``unreachable_var`` is set on it, a registered result of ``probe_vars`` is unreachable (the first one, the
+    reachability check, failing means the host cannot run commands), or its proxy API could not be reached, ``failed`` when it has an error,
     a file or entity that could not be checked, or no result at all, ``drift`` when any file or entity
     differs, else ``in_sync``. The result has ``drift`` (true when anything is not in sync), ``summary``
     counts, ``hosts`` by name and ``lines`` (a text summary).
@@ -213,7 +223,8 @@ def drift_report(hostvars, targets, report_var="opencode_client_report",
     for host in targets or []:
         hv = hostvars[host] if host in hostvars else {}
         record = {"status": None, "msg": "", "files": [], "proxy": []}
-        unreachable = _get(hv, unreachable_var)
+        unreachable, client_error, proxy_error = _connection_problems(hv, unreachable_var, error_var,
+                                                                      proxy_error_var, list(probe_vars or []))
         if unreachable:
             record["status"] = "unreachable"
             record["msg"] = str(_get(unreachable, "msg", unreachable) if isinstance(unreachable, Mapping)
@@ -222,11 +233,11 @@ def drift_report(hostvars, targets, report_var="opencode_client_report",
         else:
             host_lines = []
             if host in proxies:
-                record["proxy"], proxy_lines = _proxy_record(host, hv, proxy_report_var, proxy_error_var)
+                record["proxy"], proxy_lines = _proxy_record(host, hv, proxy_report_var, proxy_error)
                 host_lines += proxy_lines
             client_msg = None
             if host in clients:
-                record["files"], client_lines, client_msg = _client_record(host, hv, report_var, error_var)
+                record["files"], client_lines, client_msg = _client_record(host, hv, report_var, client_error)
                 host_lines += client_lines
             record["msg"] = "; ".join(([client_msg] if client_msg else []) + [
                 e["msg"] for e in record["proxy"] if e["status"] in ("failed", "unreachable") and e.get("msg")])

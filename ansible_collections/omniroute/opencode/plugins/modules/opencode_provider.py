@@ -188,79 +188,21 @@ backup_file:
   sample: /home/alice/.config/opencode/opencode.json.12345.2026-11-21@10:00:00~
 """
 
-import errno
 import os
 import pwd
-import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError, utf8_safe
+from ansible_collections.omniroute.opencode.plugins.module_utils._config_file import FileFailure, converge_file
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
     ARGUMENT_SPEC,
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
     ConfigError,
     build_entry,
-    decode_config,
-    missing_and_unexpected_models,
-    plan,
     resolve_config_path,
 )
 from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
-
-
-def read_text(path):
-    """The file's text, or None when it does not exist."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise ConfigError("cannot read the file: %s" % exc.strerror)
-    return decode_config(data)
-
-
-def write_text(module, real_path, text, exists):
-    """Write through a temp file in the same directory, then rename over the target."""
-    directory = os.path.dirname(real_path)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(real_path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        if exists:
-            # atomic_move keeps the existing file's owner, mode and SELinux context.
-            module.atomic_move(tmp_path, real_path, unsafe_writes=module.params["unsafe_writes"])
-        else:
-            # mkstemp made it 0600: a new file is never readable by others, even for a moment.
-            os.rename(tmp_path, real_path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-
-
-def make_directory(module, directory, file_args):
-    """Create missing parents with mode 0700, owned like the file."""
-    missing = []
-    while directory and not os.path.isdir(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    for created in reversed(missing):
-        os.mkdir(created, 0o700)
-        dir_args = dict(file_args, path=created, mode="0700")
-        module.set_fs_attributes_if_different(dir_args, True)
-
-
-def private_backup(module, real_path):
-    """A backup copy readable by its owner only: it holds whatever credentials the file held."""
-    backup = module.backup_local(real_path)
-    os.chmod(backup, stat.S_IMODE(os.stat(backup).st_mode) & 0o700)
-    return backup
 
 
 def main():
@@ -274,77 +216,32 @@ def main():
     params = module.params
     # Without a path: the connecting (or become) user's own config.
     path = params["path"] or resolve_config_path(os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir, os.environ)
-    real_path = os.path.realpath(path)
     present = params["state"] == "present"
     result = dict(changed=False, path=path, drift=[], models_missing_ids=[], models_unexpected_ids=[])
-    # Every credential of the file is masked in the diff, the result and errors (module_utils/_secrets.py).
-    masker = Masker()
-    text = None
-
-    def fail(message):
-        module.fail_json(msg="%s: %s" % (path, message), **result)
-
-    try:
-        entry = None
-        if present:
+    entry = None
+    if present:
+        try:
             entry = build_entry(params["base_url"], params["api_key"], params["api_key_env"], params["models"],
                                 params["model_labels"], params["display_name"])
-            result.update(base_url=entry["options"]["baseURL"], models=list(entry["models"]))
-        text = read_text(real_path)
-        exists = text is not None
-        if not exists and not present:
-            module.exit_json(**result)
-        change = plan(text or "", params["provider_id"], entry, exists)
-    except JsoncError as exc:
-        reason = masker.message(exc.reason, text or "")
-        fail("line %d, column %d: %s; the file was left as it was" % (exc.line, exc.column, reason))
-    except ConfigError as exc:
-        fail("%s; the file was left as it was" % exc)
+        except ConfigError as exc:
+            module.fail_json(msg="%s: %s; the file was left as it was" % (path, exc), **result)
+        result.update(base_url=entry["options"]["baseURL"], models=list(entry["models"]))
 
-    if present:
-        # utf8_safe: ids and values decoded from escapes like "\ud800" must not fail the result.
-        result["models_missing_ids"], result["models_unexpected_ids"] = utf8_safe(
-            missing_and_unexpected_models(change.current, entry))
-    drift = list(change.drift)
-
-    file_args = module.load_file_common_arguments(params, path=real_path)
+    file_args = module.load_file_common_arguments(params, path=os.path.realpath(path))
     if file_args.get("mode") is None and params["api_key"] and present:
         file_args["mode"] = "0600"
-    attribute_diff = dict(before=dict(path=path), after=dict(path=path))
-
-    if change.changed and not module.check_mode:
-        try:
-            if not exists:
-                make_directory(module, os.path.dirname(real_path), file_args)
-            elif params["backup"]:
-                result["backup_file"] = private_backup(module, real_path)
-            write_text(module, real_path, change.after, exists)
-            if not exists and file_args.get("mode") is None:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(real_path, 0o666 & ~umask)
-        except OSError as exc:
-            fail("cannot write the file: %s; the file was left as it was" % to_native(exc.strerror or exc))
-
-    if exists or not module.check_mode:
-        attributes_changed = module.set_fs_attributes_if_different(file_args, False, diff=attribute_diff)
-        for code in ("mode", "owner", "group"):
-            if exists and code in attribute_diff["before"]:
-                drift.append(code)
-    else:
-        attributes_changed = False
-
-    result["drift"] = drift
-    result["changed"] = change.changed or attributes_changed
-    if module._diff:
-        result["diff"] = [
-            dict(before_header=path, after_header=path,
-                 before=masker.text(change.before) if exists else "", after=masker.text(change.after)),
-            attribute_diff,
-        ]
+    # Every credential of the file is masked in the diff, the result and errors (module_utils/_secrets.py).
+    try:
+        result.update(converge_file(module, path, params["provider_id"], entry, file_args, Masker(),
+                                    backup=params["backup"]))
+    except FileFailure as exc:
+        result.update(exc.result)
+        module.fail_json(msg=exc.msg, **result)
     # For the action plugin's schema warnings on the controller (it removes this key): masked, because
     # a schema message quotes the offending value.
-    result["_document"] = utf8_safe(masker.data(change.after_value))
+    document = result.pop("document", None)
+    if document is not None:
+        result["_document"] = document
     module.exit_json(**result)
 
 

@@ -16,8 +16,8 @@ description:
     OpenCode would read there (C(opencode.jsonc) wins over C(opencode.json), as in OpenCode itself).
   - Returns the directories that are missing and have to be created, owned by that user, before
     M(omniroute.opencode.opencode_provider) can write the file.
-  - Read-only; one call per host replaces a C(getent) and a C(stat) per user. Used by the role
-    P(omniroute.opencode.client#role).
+  - Read-only; one call per host replaces a C(getent) and a C(stat) per user. M(omniroute.opencode.opencode_client)
+    resolves users the same way (and returns them) while it converges their files.
   - Needs only the Python standard library on the target.
 author:
   - omniroute.opencode maintainers (@omniroute)
