@@ -28,15 +28,28 @@ from json.decoder import scanstring
 
 BOM = "\ufeff"
 
-# One pass finds strings (skipped), comments and trailing commas (both blanked).
-# Comments are written so that backtracking can neither shorten nor stretch them: a trailing
-# comma is one followed, through whole comments only, by a closing bracket.
+# Strings are skipped, comments and trailing commas blanked. Comments are written so that
+# backtracking can neither shorten nor stretch them: a trailing comma is one followed, through
+# whole comments only, by a closing bracket.
 _COMMENT = r"//[^\n\r]*(?![^\n\r])|/\*(?:[^*]|\*(?!/))*\*/"
-_LEXEME = re.compile(
-    r'"(?:[^"\\\n\r]|\\.)*"'
-    r"|" + _COMMENT +
-    r"|,(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
-)
+_TRAILING_COMMA = r",(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
+# One lexeme at a time, in Python: the reference, and the way on Pythons older than 3.11.
+_LEXEME = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|' + _COMMENT + "|" + _TRAILING_COMMA)
+_BLANKED = re.compile(_COMMENT + "|" + _TRAILING_COMMA)
+try:
+    # The same lexemes, but everything up to the next comment or trailing comma (strings, a
+    # quote or slash that starts no lexeme) is passed over in one match, inside the regex
+    # engine: a 1 MB file takes a handful of Python steps instead of one per string. Possessive
+    # quantifiers (Python 3.11+) keep the engine from saving a backtracking point per token.
+    _PASS_OVER = re.compile(
+        r'(?:[^"/,]++|"[^"\\\n\r]*+(?:\\.[^"\\\n\r]*+)*+"|"'
+        r"|,(?!(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+[}\]])"
+        r"|/(?!/|\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/))*+"
+    )
+    # Blanks and comments between members, for the quick pass (see parse).
+    _GAP = re.compile(r"(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+")
+except re.error:  # pragma: no cover - Python < 3.11 on a managed host
+    _PASS_OVER = _GAP = None
 # Python's decoder accepts these, JSON and OpenCode do not; searched only when the text has them.
 _NON_NUMBER = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|-?(?:NaN|Infinity)')
 _WS = re.compile(r"[ \t\n\r]*")
@@ -123,20 +136,30 @@ def _error(text, offset, message):
     return JsoncError(message, line, column)
 
 
+def _blanked_spans(text):
+    """(start, end) of every comment and trailing comma, in order, strings skipped."""
+    if _PASS_OVER is None:
+        return [match.span() for match in _LEXEME.finditer(text) if text[match.start()] != '"']
+    spans = []
+    pos = _PASS_OVER.match(text).end()
+    while pos < len(text):
+        end = _BLANKED.match(text, pos).end()
+        spans.append((pos, end))
+        pos = _PASS_OVER.match(text, end).end()
+    return spans
+
+
 def _clean(text):
     """Blank comments and trailing commas with spaces; return (cleaned, trailing comma offsets)."""
     pieces = []
     trailing = []
     last = 0
-    for match in _LEXEME.finditer(text):
-        first = text[match.start()]
-        if first == '"':
-            continue
-        if first == ",":
-            trailing.append(match.start())
-        pieces.append(text[last:match.start()])
-        pieces.append(" " * (match.end() - match.start()))
-        last = match.end()
+    for start, end in _blanked_spans(text):
+        if text[start] == ",":
+            trailing.append(start)
+        pieces.append(text[last:start])
+        pieces.append(" " * (end - start))
+        last = end
     if pieces:
         pieces.append(text[last:])
         cleaned = "".join(pieces)
@@ -165,60 +188,90 @@ def _refuse_comma_without_value(text, cleaned, comma):
         raise _error(text, comma, "expected a value before ','")
 
 
-def _scan_value(text, cleaned, pos):
+class _NotPlain(Exception):
+    """The quick pass met something only the full pass handles (or reports): start over."""
+
+
+class _Source:
+    """What the walk reads: the cleaned text (comments blanked), or the text itself.
+
+    On the text itself (the quick pass) comments are passed over only between the members the
+    walk records, and anything else (a comment or trailing comma inside a value, any error)
+    raises _NotPlain, so that the full pass decides, with its own errors.
+    """
+
+    def __init__(self, text, scanned, gap, trailing, quick):
+        self.text = text
+        self.scanned = scanned
+        self.gap = gap.match
+        self.trailing = trailing
+        self.quick = quick
+
+    def error(self, offset, message):
+        if self.quick:
+            return _NotPlain()
+        return _error(self.text, offset, message)
+
+    def unexpected(self, offset, message):
+        """An error at ``offset``, saying so when an unterminated comment starts there."""
+        # Comments were blanked, so a "/*" still in the cleaned text was never closed.
+        return self.error(offset, "unterminated comment" if self.scanned.startswith("/*", offset) else message)
+
+
+def _scan_value(source, pos):
     try:
-        return _DECODER.scan_once(cleaned, pos)
+        return _DECODER.scan_once(source.scanned, pos)
     except RecursionError:
-        raise _error(text, pos, "the value is nested too deeply")
+        raise source.error(pos, "the value is nested too deeply")
     except StopIteration:
-        raise _error(text, pos, _unexpected(cleaned, pos, "expected a value"))
+        raise source.unexpected(pos, "expected a value")
     except json.JSONDecodeError as exc:
-        raise _error(text, exc.pos, exc.msg.lower())
+        raise source.error(exc.pos, exc.msg.lower())
 
 
-def _unexpected(cleaned, pos, message):
-    # Comments were blanked, so a "/*" still in the cleaned text was never closed.
-    return "unterminated comment" if cleaned.startswith("/*", pos) else message
-
-
-def _walk_object(text, cleaned, start, descend):
+def _walk_object(source, start, descend):
     """Decode the object at ``start``, recording member spans. Returns (dict, ObjectNode)."""
+    scanned, gap = source.scanned, source.gap
     value = {}
     members = []
-    pos = _WS.match(cleaned, start + 1).end()
-    if cleaned.startswith("}", pos):
+    pos = gap(scanned, start + 1).end()
+    if scanned.startswith("}", pos):
         return value, ObjectNode(start, pos + 1, members)
     while True:
-        if not cleaned.startswith('"', pos):
-            if pos >= len(cleaned):
-                raise _error(text, start, "object is never closed")
-            raise _error(text, pos, _unexpected(cleaned, pos, "expected a property name in double quotes"))
+        if not scanned.startswith('"', pos):
+            if pos >= len(scanned):
+                raise source.error(start, "object is never closed")
+            raise source.unexpected(pos, "expected a property name in double quotes")
         key_start = pos
         try:
-            key, pos = scanstring(cleaned, pos + 1)
+            key, pos = scanstring(scanned, pos + 1)
         except json.JSONDecodeError as exc:
-            raise _error(text, exc.pos, exc.msg.lower())
-        pos = _WS.match(cleaned, pos).end()
-        if not cleaned.startswith(":", pos):
-            raise _error(text, pos, "expected ':' after property name %s" % json.dumps(key))
-        value_start = _WS.match(cleaned, pos + 1).end()
+            raise source.error(exc.pos, exc.msg.lower())
+        pos = gap(scanned, pos).end()
+        if not scanned.startswith(":", pos):
+            raise source.error(pos, "expected ':' after property name %s" % json.dumps(key))
+        value_start = gap(scanned, pos + 1).end()
         node = None
-        if key in descend and cleaned.startswith("{", value_start):
-            member_value, node = _walk_object(text, cleaned, value_start, ())
+        if key in descend and scanned.startswith("{", value_start):
+            member_value, node = _walk_object(source, value_start, ())
             value_end = node.end
         else:
-            member_value, value_end = _scan_value(text, cleaned, value_start)
+            member_value, value_end = _scan_value(source, value_start)
         value[key] = member_value
         members.append(Member(key, key_start, value_start, value_end, member_value, node))
-        pos = _WS.match(cleaned, value_end).end()
-        if cleaned.startswith(",", pos):
-            pos = _WS.match(cleaned, pos + 1).end()
+        pos = gap(scanned, value_end).end()
+        if scanned.startswith(",", pos):
+            comma = pos
+            pos = gap(scanned, pos + 1).end()
+            if scanned.startswith("}", pos):  # only in the quick pass: the full one blanked it
+                source.trailing.append(comma)
+                return value, ObjectNode(start, pos + 1, members)
             continue
-        if cleaned.startswith("}", pos):
+        if scanned.startswith("}", pos):
             return value, ObjectNode(start, pos + 1, members)
-        if pos >= len(cleaned):
-            raise _error(text, start, "object is never closed")
-        raise _error(text, pos, _unexpected(cleaned, pos, "expected ',' or '}' after a property value"))
+        if pos >= len(scanned):
+            raise source.error(start, "object is never closed")
+        raise source.unexpected(pos, "expected ',' or '}' after a property value")
 
 
 def parse(text, descend=("provider",)):
@@ -228,20 +281,31 @@ def parse(text, descend=("provider",)):
     and trailing commas, or whose top level is not an object. A text that is empty or only
     whitespace and comments parses as an empty object with ``root`` None.
     """
+    descend = frozenset(descend)
+    # Most files have comments and trailing commas only between the members the walk records
+    # (top level, ``provider``): then the text itself is decoded, with no cleaned copy made.
+    if _GAP is not None and "NaN" not in text and "Infinity" not in text:
+        try:
+            return _parse(_Source(text, text, _GAP, [], quick=True), descend)
+        except _NotPlain:
+            pass
     cleaned, trailing = _clean(text)
-    if cleaned.startswith(BOM):
-        cleaned = " " + cleaned[1:]
-    pos = _WS.match(cleaned).end()
-    if pos == len(cleaned):
-        return Document(text, {}, None, trailing)
-    if not cleaned.startswith("{", pos):
-        value = _scan_value(text, cleaned, pos)[0]
-        raise _error(text, pos, "the top level is %s, expected an object" % describe_kind(value))
-    value, root = _walk_object(text, cleaned, pos, frozenset(descend))
-    rest = _WS.match(cleaned, root.end).end()
-    if rest != len(cleaned):
-        raise _error(text, rest, "unexpected text after the top-level object")
-    return Document(text, value, root, trailing)
+    return _parse(_Source(text, cleaned, _WS, trailing, quick=False), descend)
+
+
+def _parse(source, descend):
+    scanned = source.scanned
+    pos = source.gap(scanned, 1 if scanned.startswith(BOM) else 0).end()
+    if pos == len(scanned):
+        return Document(source.text, {}, None, source.trailing)
+    if not scanned.startswith("{", pos):
+        value = _scan_value(source, pos)[0]
+        raise source.error(pos, "the top level is %s, expected an object" % describe_kind(value))
+    value, root = _walk_object(source, pos, descend)
+    rest = source.gap(scanned, root.end).end()
+    if rest != len(scanned):
+        raise source.error(rest, "unexpected text after the top-level object")
+    return Document(source.text, value, root, source.trailing)
 
 
 def describe_kind(value):
