@@ -8,6 +8,8 @@ match per lexeme, no quick pass): the same data, member spans and trailing comma
 error at the same line and column.
 """
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -89,3 +91,22 @@ def test_fast_paths_agree_on_token_soup(monkeypatch, text):
 ])
 def test_fast_paths_agree_on_listed_cases(monkeypatch, text):
     assert_same_as_reference(text, monkeypatch)
+
+
+# Any text, lone surrogates included: utf8_safe's quick check must never let one through.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet=st.characters() | st.sampled_from(["\ud800", "\udfff", "\U0001f600"]), max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_utf8_safe_agrees_with_replacing_every_string(value):
+    assert _jsonc.utf8_safe(value) == _jsonc._utf8_safe(value)
+    json.dumps(_jsonc.utf8_safe(value), ensure_ascii=False).encode("utf-8")  # what the module returns encodes
+
+
+def test_utf8_safe_finds_a_lone_surrogate_deep_inside():
+    value = {"provider": {"p": {"models": [{"name": "ok"}, {"name": "bad \udc00"}]}}}
+    assert _jsonc.utf8_safe(value) == {"provider": {"p": {"models": [{"name": "ok"}, {"name": "bad \ufffd"}]}}}

@@ -192,6 +192,15 @@ class _NotPlain(Exception):
     """The quick pass met something only the full pass handles (or reports): start over."""
 
 
+def _not_plain(_constant):
+    raise _NotPlain()
+
+
+# Python's decoder takes NaN and Infinity, JSON does not: in the quick pass they send the text
+# to the full pass, which refuses them with their place.
+_QUICK_DECODER = json.JSONDecoder(parse_constant=_not_plain)
+
+
 class _Source:
     """What the walk reads: the cleaned text (comments blanked), or the text itself.
 
@@ -206,6 +215,7 @@ class _Source:
         self.gap = gap.match
         self.trailing = trailing
         self.quick = quick
+        self.scan = _QUICK_DECODER.scan_once if quick else _DECODER.scan_once
 
     def error(self, offset, message):
         if self.quick:
@@ -220,7 +230,7 @@ class _Source:
 
 def _scan_value(source, pos):
     try:
-        return _DECODER.scan_once(source.scanned, pos)
+        return source.scan(source.scanned, pos)
     except RecursionError:
         raise source.error(pos, "the value is nested too deeply")
     except StopIteration:
@@ -284,7 +294,7 @@ def parse(text, descend=("provider",)):
     descend = frozenset(descend)
     # Most files have comments and trailing commas only between the members the walk records
     # (top level, ``provider``): then the text itself is decoded, with no cleaned copy made.
-    if _GAP is not None and "NaN" not in text and "Infinity" not in text:
+    if _GAP is not None:
         try:
             return _parse(_Source(text, text, _GAP, [], quick=True), descend)
         except _NotPlain:
@@ -325,14 +335,25 @@ def utf8_safe(value):
     """``value`` with lone surrogates (from escapes like ``"\\ud800"``) replaced by U+FFFD.
 
     Python decodes such escapes as OpenCode does, but a result carrying them cannot be sent
-    back as UTF-8; this is for what a module returns, never for what it writes.
+    back as UTF-8; this is for what a module returns, never for what it writes. An object or
+    array with nothing to replace comes back as it is (found by encoding it once, at C speed).
     """
+    if isinstance(value, (dict, list)):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+            return value
+        except (UnicodeEncodeError, TypeError, ValueError, RecursionError):
+            pass  # a lone surrogate somewhere, or not JSON data: look at every value
+    return _utf8_safe(value)
+
+
+def _utf8_safe(value):
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {utf8_safe(key): utf8_safe(item) for key, item in value.items()}
+        return {_utf8_safe(key): _utf8_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [utf8_safe(item) for item in value]
+        return [_utf8_safe(item) for item in value]
     return value
 
 
@@ -378,6 +399,8 @@ class Layout:
 
 def dominant_newline(text):
     """The file's most frequent line break (LF, CRLF or lone CR); LF on a tie or with none."""
+    if "\r" not in text:
+        return "\n"
     crlf = text.count("\r\n")
     counts = [(text.count("\n") - crlf, "\n"), (crlf, "\r\n"), (text.count("\r") - crlf, "\r")]
     return max(counts, key=lambda count: count[0])[1]

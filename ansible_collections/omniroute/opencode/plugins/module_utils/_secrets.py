@@ -24,6 +24,7 @@ Standard library only: the module runs this on the managed host.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -50,6 +51,8 @@ def is_secret_key(name):
     return any(word in SECRET_KEY_WORDS or word.endswith(SECRET_WORD_ENDINGS) for word in words)
 
 
+# Remembered: a 1 MB config has some 100 000 keys but only a few dozen distinct names.
+@functools.lru_cache(maxsize=4096)
 def _marks_secret(name):
     return is_secret_key(name) or name.lower() in SECRET_CONTAINERS
 
@@ -75,7 +78,8 @@ class Masker:
     def data(self, value, secret=False):
         """A copy of decoded config data with every credential replaced by its mask."""
         if isinstance(value, dict):
-            return dict((key, self.data(item, secret or _marks_secret(key))) for key, item in value.items())
+            data = self.data
+            return {key: data(item, secret or _marks_secret(key)) for key, item in value.items()}
         if isinstance(value, list):
             return [self.data(item, secret) for item in value]
         if secret and isinstance(value, str) and not is_reference(value):
