@@ -82,13 +82,18 @@ class Masker:
 
     def data(self, value, secret=False):
         """A copy of decoded config data with every credential replaced by its mask."""
+        if secret:
+            if isinstance(value, dict):
+                return {key: self.data(item, True) for key, item in value.items()}
+            if isinstance(value, list):
+                return [self.data(item, True) for item in value]
+            return self.token(value) if isinstance(value, str) and not is_reference(value) else value
+        # Outside credentials only containers need a look: other values are kept without a call.
         if isinstance(value, dict):
-            data = self.data
-            return {key: data(item, secret or _marks_secret(key)) for key, item in value.items()}
+            return {key: self.data(item, True) if _marks_secret(key) else
+                    self.data(item) if isinstance(item, (dict, list)) else item for key, item in value.items()}
         if isinstance(value, list):
-            return [self.data(item, secret) for item in value]
-        if secret and isinstance(value, str) and not is_reference(value):
-            return self.token(value)
+            return [self.data(item) if isinstance(item, (dict, list)) else item for item in value]
         return value
 
     def text(self, text):
