@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from json.decoder import scanstring
 
 BOM = "\ufeff"
@@ -33,14 +34,17 @@ BOM = "\ufeff"
 # whole comments only, by a closing bracket.
 _COMMENT = r"//[^\n\r]*(?![^\n\r])|/\*(?:[^*]|\*(?!/))*\*/"
 _TRAILING_COMMA = r",(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
-# One lexeme at a time, in Python: the reference, and the way on Pythons older than 3.11.
+# One lexeme at a time, in Python: the reference, and the way on Pythons older than 3.11.5.
 _LEXEME = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|' + _COMMENT + "|" + _TRAILING_COMMA)
 _BLANKED = re.compile(_COMMENT + "|" + _TRAILING_COMMA)
-try:
-    # The same lexemes, but everything up to the next comment or trailing comma (strings, a
-    # quote or slash that starts no lexeme) is passed over in one match, inside the regex
-    # engine: a 1 MB file takes a handful of Python steps instead of one per string. Possessive
-    # quantifiers (Python 3.11+) keep the engine from saving a backtracking point per token.
+# The same lexemes, but everything up to the next comment or trailing comma (strings, a quote or
+# slash that starts no lexeme) is passed over in one match, inside the regex engine: a 1 MB file
+# takes a handful of Python steps instead of one per string. Possessive quantifiers keep the
+# engine from saving a backtracking point per token; they exist from Python 3.11 but match wrongly
+# before 3.11.5 (CPython issues 100061 and 106052; Debian 12 has 3.11.2), so older Pythons take
+# the path of one match per lexeme.
+_PASS_OVER = _GAP = None
+if sys.version_info >= (3, 11, 5):
     _PASS_OVER = re.compile(
         r'(?:[^"/,]++|"[^"\\\n\r]*+(?:\\.[^"\\\n\r]*+)*+"|"'
         r"|,(?!(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+[}\]])"
@@ -48,8 +52,6 @@ try:
     )
     # Blanks and comments between members, for the quick pass (see parse).
     _GAP = re.compile(r"(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+")
-except re.error:  # pragma: no cover - Python < 3.11 on a managed host
-    _PASS_OVER = _GAP = None
 # Python's decoder accepts these, JSON and OpenCode do not; searched only when the text has them.
 _NON_NUMBER = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|-?(?:NaN|Infinity)')
 _WS = re.compile(r"[ \t\n\r]*")
