@@ -9,6 +9,9 @@ Comments and trailing commas are first blanked out with spaces (so every offset 
 cleaned text is the offset in the original), then the stdlib's C scanner decodes values.
 The top-level object, and the objects named in ``descend``, are walked member by member so
 that each member's key and value spans are known; everything else is decoded at C speed.
+A quick pass first tries the text itself, passing over comments and trailing commas only
+between the members it walks (the common case); anything else (a comment inside a value, an
+error) sends the text to the full pass, which alone reports errors.
 Edits are (start, end, replacement) splices on the original text, so every byte outside
 them stays as it was: comments, key order, indentation, line endings, a BOM, non-ASCII text.
 
