@@ -2,13 +2,15 @@
 
 ``parse`` first tries a quick pass over the text itself, then falls back to cleaning the text
 (comments and trailing commas blanked) with a regex that passes over strings inside the regex
-engine. Both exist only for speed (bench/provider_fleet.py): whatever the text, each must give
-exactly what the reference path gives, the path taken on Pythons older than 3.11.5 (one regex
+engine. Both exist only for speed (bench/config_merge.py): whatever the text, each must give
+exactly what the reference path gives, the path taken on Pythons older than 3.11 (one regex
 match per lexeme, no quick pass): the same data, member spans and trailing commas, or the same
-error at the same line and column.
+error at the same line and column. Each spelling of their patterns (possessive, atomic groups)
+that this Python matches right is checked.
 """
 
 import json
+import re
 import sys
 
 import pytest
@@ -25,13 +27,18 @@ PIECES = ['"', "/", "*", ",", "{", "}", "[", "]", ":", " ", "\n", "\r", "\t", "\
 soups = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
 
 
-def outcome(text, monkeypatch, quick, pass_over):
-    """What ``parse`` gives for ``text`` with the fast paths switched on or off."""
+# The pass-over and gap patterns in each spelling this Python matches right (see _jsonc).
+SPELLINGS = {"atomic": (re.compile(_jsonc._PASS_OVER_ATOMIC), re.compile(_jsonc._GAP_ATOMIC))}
+if sys.version_info >= (3, 11, 5):
+    SPELLINGS["possessive"] = (re.compile(_jsonc._PASS_OVER_POSSESSIVE), re.compile(_jsonc._GAP_POSSESSIVE))
+
+
+def outcome(text, monkeypatch, quick, pass_over, spelling=None):
+    """What ``parse`` gives for ``text`` with the fast paths (in ``spelling``) switched on or off."""
     with monkeypatch.context() as patch:
-        if not quick:
-            patch.setattr(_jsonc, "_GAP", None)
-        if not pass_over:
-            patch.setattr(_jsonc, "_PASS_OVER", None)
+        fast_pass_over, fast_gap = SPELLINGS[spelling] if spelling else (None, None)
+        patch.setattr(_jsonc, "_GAP", fast_gap if quick else None)
+        patch.setattr(_jsonc, "_PASS_OVER", fast_pass_over if pass_over else None)
         try:
             doc = _jsonc.parse(text)
         except _jsonc.JsoncError as exc:
@@ -50,8 +57,9 @@ def spans(node):
 
 def assert_same_as_reference(text, monkeypatch):
     reference = outcome(text, monkeypatch, quick=False, pass_over=False)
-    assert outcome(text, monkeypatch, quick=False, pass_over=True) == reference, "cleaner differs: %r" % text
-    assert outcome(text, monkeypatch, quick=True, pass_over=True) == reference, "quick pass differs: %r" % text
+    for spelling in SPELLINGS:
+        assert outcome(text, monkeypatch, False, True, spelling) == reference, "%s cleaner differs: %r" % (spelling, text)
+        assert outcome(text, monkeypatch, True, True, spelling) == reference, "%s quick pass differs: %r" % (spelling, text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -116,5 +124,6 @@ def test_utf8_safe_finds_a_lone_surrogate_deep_inside():
 
 def test_possessive_patterns_only_where_python_matches_them_right():
     # Before 3.11.5 possessive quantifiers match wrongly (Debian 12's 3.11.2 passed over comments).
-    fast = sys.version_info >= (3, 11, 5)
-    assert (_jsonc._PASS_OVER is not None, _jsonc._GAP is not None) == (fast, fast)
+    spelling = "_POSSESSIVE" if sys.version_info >= (3, 11, 5) else "_ATOMIC"
+    assert _jsonc._PASS_OVER.pattern == getattr(_jsonc, "_PASS_OVER" + spelling)
+    assert _jsonc._GAP.pattern == getattr(_jsonc, "_GAP" + spelling)

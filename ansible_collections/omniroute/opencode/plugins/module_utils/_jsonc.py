@@ -37,24 +37,34 @@ BOM = "\ufeff"
 # whole comments only, by a closing bracket.
 _COMMENT = r"//[^\n\r]*(?![^\n\r])|/\*(?:[^*]|\*(?!/))*\*/"
 _TRAILING_COMMA = r",(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
-# One lexeme at a time, in Python: the reference, and the way on Pythons older than 3.11.5.
+# One lexeme at a time, in Python: the reference, and the way on Pythons older than 3.11.
 _LEXEME = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|' + _COMMENT + "|" + _TRAILING_COMMA)
 _BLANKED = re.compile(_COMMENT + "|" + _TRAILING_COMMA)
 # The same lexemes, but everything up to the next comment or trailing comma (strings, a quote or
 # slash that starts no lexeme) is passed over in one match, inside the regex engine: a 1 MB file
 # takes a handful of Python steps instead of one per string. Possessive quantifiers keep the
-# engine from saving a backtracking point per token; they exist from Python 3.11 but match wrongly
-# before 3.11.5 (CPython issues 100061 and 106052; Debian 12 has 3.11.2), so older Pythons take
-# the path of one match per lexeme.
+# engine from saving a backtracking point per token; Python 3.11.0-3.11.4 match them wrongly
+# (CPython issues 100061 and 106052; Debian 12 has 3.11.2), so there the same patterns are
+# spelled with atomic groups, a little slower. Older Pythons have neither: one match per lexeme.
+_PASS_OVER_POSSESSIVE = (
+    r'(?:[^"/,]++|"[^"\\\n\r]*+(?:\\.[^"\\\n\r]*+)*+"|"'
+    r"|,(?!(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+[}\]])"
+    r"|/(?!/|\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/))*+"
+)
+# Blanks and comments between members, for the quick pass (see parse).
+_GAP_POSSESSIVE = r"(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+"
+_BLOCK_REST_ATOMIC = r"\*(?>[^*]*)(?>\*+)(?>(?:[^/*](?>[^*]*)(?>\*+))*)/"
+_PASS_OVER_ATOMIC = (
+    r'(?>(?:(?>[^"/,]+)|"(?>[^"\\\n\r]*)(?>(?:\\.(?>[^"\\\n\r]*))*)"|"'
+    r"|,(?!(?>(?:(?>[ \t\n\r]+)|//(?>[^\n\r]*)|/" + _BLOCK_REST_ATOMIC + r")*)[}\]])"
+    r"|/(?!/|" + _BLOCK_REST_ATOMIC + r"))*)"
+)
+_GAP_ATOMIC = r"(?>(?:(?>[ \t\n\r]+)|//(?>[^\n\r]*)|/" + _BLOCK_REST_ATOMIC + r")*)"
 _PASS_OVER = _GAP = None
 if sys.version_info >= (3, 11, 5):
-    _PASS_OVER = re.compile(
-        r'(?:[^"/,]++|"[^"\\\n\r]*+(?:\\.[^"\\\n\r]*+)*+"|"'
-        r"|,(?!(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+[}\]])"
-        r"|/(?!/|\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/))*+"
-    )
-    # Blanks and comments between members, for the quick pass (see parse).
-    _GAP = re.compile(r"(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+")
+    _PASS_OVER, _GAP = re.compile(_PASS_OVER_POSSESSIVE), re.compile(_GAP_POSSESSIVE)
+elif sys.version_info >= (3, 11):
+    _PASS_OVER, _GAP = re.compile(_PASS_OVER_ATOMIC), re.compile(_GAP_ATOMIC)
 # Python's decoder accepts these, JSON and OpenCode do not; searched only when the text has them.
 _NON_NUMBER = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|-?(?:NaN|Infinity)')
 _WS = re.compile(r"[ \t\n\r]*")
