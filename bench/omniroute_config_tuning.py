@@ -18,7 +18,6 @@ Run: source scripts/bootstrap.sh && python bench/omniroute_config_tuning.py [--r
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import statistics
 import sys
@@ -31,6 +30,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _results import write_results  # noqa: E402
 from ansible_collections.omniroute.opencode.plugins.module_utils._omniroute_api import OmniRouteClient  # noqa: E402
 from ansible_collections.omniroute.opencode.plugins.module_utils._omniroute_state import (  # noqa: E402
     apply_changes,
@@ -135,11 +135,7 @@ def main():
             r = results[f"failover_{kind}_maxRetries{retries}"]
             print(f"failover {kind} maxRetries={retries:<20} {r['median_ms']:14.1f} {'':>8} "
                   f"{r['median_ms'] / default:8.2f}x default  {r['samples_ms']}")  # fmt: skip
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"omniroute_config_tuning-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(f"written {path}")
+    write_results("omniroute_config_tuning", results, timestamped=True)
 
 
 if __name__ == "__main__":

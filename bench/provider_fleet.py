@@ -7,9 +7,10 @@ its own config dir holding a hand-written, commented opencode.json):
   (a) the module vs ansible.builtin.template writing the same entry (the naive way, which
       destroys the developer's comments and other providers), first run and steady state;
   (b) the module's steady state vs ansible.builtin.stat on the same hosts (the floor for one task);
-  (c) the merge of a 1 MB config file (the text-edit engine, in process).
+  (c) the merge of a 1 MB config file (the text-edit engine, in process; bench/config_merge.py
+      measures it in detail, against json.loads and an earlier commit).
 
-Targets: steady state within 1.3x of stat; first run no slower than template; 1 MB merge under 50 ms.
+Targets: steady state within 1.3x of stat; first run no slower than template; 1 MB merge under 20 ms.
 Prints ratios against the baselines measured in this same run and writes bench/results/provider_fleet.json.
 
 Usage: scripts/bench.sh provider_fleet [--hosts 50] [--forks 10] [--repeat 2]
@@ -23,7 +24,6 @@ import os
 import pathlib
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,13 +32,8 @@ import time
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (  # noqa: E402
-    build_entry,
-    plan,
-)
-
-KEY = "bench-not-a-real-key"
-MODELS = ["claude-sonnet-4-5", "gpt-5", "gemini-3-flash"]
+from _results import write_results  # noqa: E402
+from config_merge import KEY, MODELS, measure_tree  # noqa: E402
 HAND_WRITTEN = """// my laptop
 {
   "$schema": "https://opencode.ai/config.json",
@@ -135,32 +130,9 @@ def measure_fleet(hosts, forks, repeat):
         shutil.rmtree(root)
 
 
-def big_config(size=1_000_000):
-    body = []
-    index = 0
-    while sum(map(len, body)) < size:
-        models = {"model-%d" % j: {"name": "Model %d // not a comment" % j, "limit": {"context": 200000, "output": 8192}}
-                  for j in range(20)}
-        provider = {"npm": "@ai-sdk/openai-compatible", "options": {"baseURL": "http://h%d/v1" % index}, "models": models}
-        body.append('    // provider %d\n    "p%d": %s,\n' % (index, index, json.dumps(provider, indent=2).replace("\n", "\n    ")))
-        index += 1
-    return '{\n  "$schema": "https://opencode.ai/config.json",\n  "provider": {\n' + "".join(body) + "  },\n}\n"
-
-
 def measure_big_merge(rounds=15):
-    text = big_config()
-    entry = build_entry("http://127.0.0.1:20128", api_key=KEY, models=MODELS)
-    merged = plan(text, "omniroute", entry).after
-    timings = {"first": [], "steady": []}
-    for _ in range(rounds):
-        start = time.perf_counter()
-        plan(text, "omniroute", entry)
-        timings["first"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        plan(merged, "omniroute", entry)
-        timings["steady"].append(time.perf_counter() - start)
-    return {"bytes": len(text.encode()), "merge_ms": statistics.median(timings["first"]) * 1000,
-            "steady_ms": statistics.median(timings["steady"]) * 1000}
+    figures = measure_tree(REPO_ROOT, rounds)
+    return {"bytes": figures["bytes"], "merge_ms": figures["merge_ms"], "steady_ms": figures["in_sync_ms"]}
 
 
 def main():
@@ -179,10 +151,8 @@ def main():
                          "module_steady_vs_template_steady": fleet["module_steady"]["wall_s"] / fleet["template_steady"]["wall_s"]},
               "targets_met": {"steady_within_1.3x_stat": steady_vs_stat <= 1.3,
                               "first_no_slower_than_template": first_vs_template <= 1.0,
-                              "1mb_merge_under_50ms": big["merge_ms"] < 50}}
-    results = REPO_ROOT / "bench" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "provider_fleet.json").write_text(json.dumps(report, indent=2))
+                              "1mb_merge_under_20ms": big["merge_ms"] < 20 and big["steady_ms"] < 20}}
+    write_results("provider_fleet", report)
 
     print("fleet of %d local hosts, forks=%d, best of %d" % (args.hosts, args.forks, args.repeat))
     print("%-18s %9s %9s %12s" % ("play", "wall s", "cpu s", "ms/host"))
@@ -190,7 +160,7 @@ def main():
         print("%-18s %9.2f %9.2f %12.1f" % (name, figures["wall_s"], figures["cpu_s"], figures["wall_s"] * 1000 / args.hosts))
     print("module steady / stat            = %.2fx (target <= 1.3x)" % steady_vs_stat)
     print("module first / template first   = %.2fx (target <= 1.0x)" % first_vs_template)
-    print("1 MB merge (%d bytes): %.1f ms, in-sync check %.1f ms (target < 50 ms)" % (big["bytes"], big["merge_ms"], big["steady_ms"]))
+    print("1 MB merge (%d bytes): %.1f ms, in-sync check %.1f ms (target < 20 ms)" % (big["bytes"], big["merge_ms"], big["steady_ms"]))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Run: source scripts/bootstrap.sh && python bench/proxy_latency.py [--requests 30
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import shutil
@@ -33,6 +32,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _results import write_results  # noqa: E402
 from tests.support import omniroute as omr  # noqa: E402
 from tests.support import upstreams as ups  # noqa: E402
 
@@ -221,12 +221,8 @@ def main() -> int:
         results = bench.run()
     finally:
         bench.cleanup()
+    write_results("proxy_latency", results, timestamped=True)
     print(table(results))
-    out_dir = REPO / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"proxy_latency-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {out}")
     return 0
 
 

@@ -17,6 +17,8 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import p
 from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import (
     MASK,
     Masker,
+    _secret_strings,
+    _secret_strings_in,
     is_reference,
     is_secret_key,
 )
@@ -164,3 +166,31 @@ def test_the_rule():
     assert not any(is_secret_key(k) for k in PLAIN_WORDS)
     assert is_reference("{env:X}") and is_reference("Bearer {env:X}") and is_reference("{file:~/.k}")
     assert not is_reference("sk-abc{env:X}") and not is_reference("plain")
+
+
+def whole_text_walk(text):
+    """The reference: every token of the text in order, as broken text is always walked."""
+    return _secret_strings_in(text, 0, len(text), [], None)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_walking_only_hinted_member_values_finds_what_the_whole_text_walk_finds(data):
+    config, planter = data.draw(planted_configs())
+    for name in data.draw(st.lists(plain_keys | st.sampled_from(SECRET_WORDS + ["headers"]), max_size=3)):
+        config["provider"][name] = planter.object(1, False)
+    text = jsonc_text(data.draw, config)
+    assert _secret_strings(text) == whole_text_walk(text)
+    # and on the text broken somewhere (then the whole text is walked, as before)
+    at = data.draw(st.integers(0, len(text)))
+    broken = text[:at] + data.draw(st.sampled_from(['"', "{", "}", ",", "/*", ""])) + text[at + 1:]
+    assert _secret_strings(broken) == whole_text_walk(broken)
+
+
+def test_hints_that_only_an_escape_or_a_long_lower_case_carries():
+    for text in ['{"a": {"api\\u004bey": "s3cr3t"}}',           # the key name is apiKey once decoded
+                 # U+0130 lowercases to two characters: offsets in the lowercased text would drift
+                 '{"%s": 1, "provider": {"p": {"token": "s3cr3t"}, "q": {"x": 1}}}' % ("\u0130" * 40),
+                 '{"provider": {"token-provider": {"x": "s3cr3t"}}}']:
+        assert [value for _start, _end, value in _secret_strings(text)] == ["s3cr3t"], text
+        assert _secret_strings(text) == whole_text_walk(text)

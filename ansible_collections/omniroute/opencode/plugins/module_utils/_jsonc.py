@@ -9,6 +9,9 @@ Comments and trailing commas are first blanked out with spaces (so every offset 
 cleaned text is the offset in the original), then the stdlib's C scanner decodes values.
 The top-level object, and the objects named in ``descend``, are walked member by member so
 that each member's key and value spans are known; everything else is decoded at C speed.
+A quick pass first tries the text itself, passing over comments and trailing commas only
+between the members it walks (the common case); anything else (a comment inside a value, an
+error) sends the text to the full pass, which alone reports errors.
 Edits are (start, end, replacement) splices on the original text, so every byte outside
 them stays as it was: comments, key order, indentation, line endings, a BOM, non-ASCII text.
 
@@ -24,19 +27,44 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from json.decoder import scanstring
 
 BOM = "\ufeff"
 
-# One pass finds strings (skipped), comments and trailing commas (both blanked).
-# Comments are written so that backtracking can neither shorten nor stretch them: a trailing
-# comma is one followed, through whole comments only, by a closing bracket.
+# Strings are skipped, comments and trailing commas blanked. Comments are written so that
+# backtracking can neither shorten nor stretch them: a trailing comma is one followed, through
+# whole comments only, by a closing bracket.
 _COMMENT = r"//[^\n\r]*(?![^\n\r])|/\*(?:[^*]|\*(?!/))*\*/"
-_LEXEME = re.compile(
-    r'"(?:[^"\\\n\r]|\\.)*"'
-    r"|" + _COMMENT +
-    r"|,(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
+_TRAILING_COMMA = r",(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
+# One lexeme at a time, in Python: the reference, and the way on Pythons older than 3.11.
+_LEXEME = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|' + _COMMENT + "|" + _TRAILING_COMMA)
+_BLANKED = re.compile(_COMMENT + "|" + _TRAILING_COMMA)
+# The same lexemes, but everything up to the next comment or trailing comma (strings, a quote or
+# slash that starts no lexeme) is passed over in one match, inside the regex engine: a 1 MB file
+# takes a handful of Python steps instead of one per string. Possessive quantifiers keep the
+# engine from saving a backtracking point per token; Python 3.11.0-3.11.4 match them wrongly
+# (CPython issues 100061 and 106052; Debian 12 has 3.11.2), so there the same patterns are
+# spelled with atomic groups, a little slower. Older Pythons have neither: one match per lexeme.
+_PASS_OVER_POSSESSIVE = (
+    r'(?:[^"/,]++|"[^"\\\n\r]*+(?:\\.[^"\\\n\r]*+)*+"|"'
+    r"|,(?!(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+[}\]])"
+    r"|/(?!/|\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/))*+"
 )
+# Blanks and comments between members, for the quick pass (see parse).
+_GAP_POSSESSIVE = r"(?:[ \t\n\r]++|//[^\n\r]*+|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/)*+"
+_BLOCK_REST_ATOMIC = r"\*(?>[^*]*)(?>\*+)(?>(?:[^/*](?>[^*]*)(?>\*+))*)/"
+_PASS_OVER_ATOMIC = (
+    r'(?>(?:(?>[^"/,]+)|"(?>[^"\\\n\r]*)(?>(?:\\.(?>[^"\\\n\r]*))*)"|"'
+    r"|,(?!(?>(?:(?>[ \t\n\r]+)|//(?>[^\n\r]*)|/" + _BLOCK_REST_ATOMIC + r")*)[}\]])"
+    r"|/(?!/|" + _BLOCK_REST_ATOMIC + r"))*)"
+)
+_GAP_ATOMIC = r"(?>(?:(?>[ \t\n\r]+)|//(?>[^\n\r]*)|/" + _BLOCK_REST_ATOMIC + r")*)"
+_PASS_OVER = _GAP = None
+if sys.version_info >= (3, 11, 5):
+    _PASS_OVER, _GAP = re.compile(_PASS_OVER_POSSESSIVE), re.compile(_GAP_POSSESSIVE)
+elif sys.version_info >= (3, 11):
+    _PASS_OVER, _GAP = re.compile(_PASS_OVER_ATOMIC), re.compile(_GAP_ATOMIC)
 # Python's decoder accepts these, JSON and OpenCode do not; searched only when the text has them.
 _NON_NUMBER = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|-?(?:NaN|Infinity)')
 _WS = re.compile(r"[ \t\n\r]*")
@@ -123,20 +151,30 @@ def _error(text, offset, message):
     return JsoncError(message, line, column)
 
 
+def _blanked_spans(text):
+    """(start, end) of every comment and trailing comma, in order, strings skipped."""
+    if _PASS_OVER is None:
+        return [match.span() for match in _LEXEME.finditer(text) if text[match.start()] != '"']
+    spans = []
+    pos = _PASS_OVER.match(text).end()
+    while pos < len(text):
+        end = _BLANKED.match(text, pos).end()
+        spans.append((pos, end))
+        pos = _PASS_OVER.match(text, end).end()
+    return spans
+
+
 def _clean(text):
     """Blank comments and trailing commas with spaces; return (cleaned, trailing comma offsets)."""
     pieces = []
     trailing = []
     last = 0
-    for match in _LEXEME.finditer(text):
-        first = text[match.start()]
-        if first == '"':
-            continue
-        if first == ",":
-            trailing.append(match.start())
-        pieces.append(text[last:match.start()])
-        pieces.append(" " * (match.end() - match.start()))
-        last = match.end()
+    for start, end in _blanked_spans(text):
+        if text[start] == ",":
+            trailing.append(start)
+        pieces.append(text[last:start])
+        pieces.append(" " * (end - start))
+        last = end
     if pieces:
         pieces.append(text[last:])
         cleaned = "".join(pieces)
@@ -165,60 +203,100 @@ def _refuse_comma_without_value(text, cleaned, comma):
         raise _error(text, comma, "expected a value before ','")
 
 
-def _scan_value(text, cleaned, pos):
+class _NotPlain(Exception):
+    """The quick pass met something only the full pass handles (or reports): start over."""
+
+
+def _not_plain(_constant):
+    raise _NotPlain()
+
+
+# Python's decoder takes NaN and Infinity, JSON does not: in the quick pass they send the text
+# to the full pass, which refuses them with their place.
+_QUICK_DECODER = json.JSONDecoder(parse_constant=_not_plain)
+
+
+class _Source:
+    """What the walk reads: the cleaned text (comments blanked), or the text itself.
+
+    On the text itself (the quick pass) comments are passed over only between the members the
+    walk records, and anything else (a comment or trailing comma inside a value, any error)
+    raises _NotPlain, so that the full pass decides, with its own errors.
+    """
+
+    def __init__(self, text, scanned, gap, trailing, quick):
+        self.text = text
+        self.scanned = scanned
+        self.gap = gap.match
+        self.trailing = trailing
+        self.quick = quick
+        self.scan = _QUICK_DECODER.scan_once if quick else _DECODER.scan_once
+
+    def error(self, offset, message):
+        if self.quick:
+            return _NotPlain()
+        return _error(self.text, offset, message)
+
+    def unexpected(self, offset, message):
+        """An error at ``offset``, saying so when an unterminated comment starts there."""
+        # Comments were blanked, so a "/*" still in the cleaned text was never closed.
+        return self.error(offset, "unterminated comment" if self.scanned.startswith("/*", offset) else message)
+
+
+def _scan_value(source, pos):
     try:
-        return _DECODER.scan_once(cleaned, pos)
+        return source.scan(source.scanned, pos)
     except RecursionError:
-        raise _error(text, pos, "the value is nested too deeply")
+        raise source.error(pos, "the value is nested too deeply")
     except StopIteration:
-        raise _error(text, pos, _unexpected(cleaned, pos, "expected a value"))
+        raise source.unexpected(pos, "expected a value")
     except json.JSONDecodeError as exc:
-        raise _error(text, exc.pos, exc.msg.lower())
+        raise source.error(exc.pos, exc.msg.lower())
 
 
-def _unexpected(cleaned, pos, message):
-    # Comments were blanked, so a "/*" still in the cleaned text was never closed.
-    return "unterminated comment" if cleaned.startswith("/*", pos) else message
-
-
-def _walk_object(text, cleaned, start, descend):
+def _walk_object(source, start, descend):
     """Decode the object at ``start``, recording member spans. Returns (dict, ObjectNode)."""
+    scanned, gap = source.scanned, source.gap
     value = {}
     members = []
-    pos = _WS.match(cleaned, start + 1).end()
-    if cleaned.startswith("}", pos):
+    pos = gap(scanned, start + 1).end()
+    if scanned.startswith("}", pos):
         return value, ObjectNode(start, pos + 1, members)
     while True:
-        if not cleaned.startswith('"', pos):
-            if pos >= len(cleaned):
-                raise _error(text, start, "object is never closed")
-            raise _error(text, pos, _unexpected(cleaned, pos, "expected a property name in double quotes"))
+        if not scanned.startswith('"', pos):
+            if pos >= len(scanned):
+                raise source.error(start, "object is never closed")
+            raise source.unexpected(pos, "expected a property name in double quotes")
         key_start = pos
         try:
-            key, pos = scanstring(cleaned, pos + 1)
+            key, pos = scanstring(scanned, pos + 1)
         except json.JSONDecodeError as exc:
-            raise _error(text, exc.pos, exc.msg.lower())
-        pos = _WS.match(cleaned, pos).end()
-        if not cleaned.startswith(":", pos):
-            raise _error(text, pos, "expected ':' after property name %s" % json.dumps(key))
-        value_start = _WS.match(cleaned, pos + 1).end()
+            raise source.error(exc.pos, exc.msg.lower())
+        pos = gap(scanned, pos).end()
+        if not scanned.startswith(":", pos):
+            raise source.error(pos, "expected ':' after property name %s" % json.dumps(key))
+        value_start = gap(scanned, pos + 1).end()
         node = None
-        if key in descend and cleaned.startswith("{", value_start):
-            member_value, node = _walk_object(text, cleaned, value_start, ())
+        if key in descend and scanned.startswith("{", value_start):
+            member_value, node = _walk_object(source, value_start, ())
             value_end = node.end
         else:
-            member_value, value_end = _scan_value(text, cleaned, value_start)
+            member_value, value_end = _scan_value(source, value_start)
         value[key] = member_value
         members.append(Member(key, key_start, value_start, value_end, member_value, node))
-        pos = _WS.match(cleaned, value_end).end()
-        if cleaned.startswith(",", pos):
-            pos = _WS.match(cleaned, pos + 1).end()
+        pos = gap(scanned, value_end).end()
+        if scanned.startswith(",", pos):
+            comma = pos
+            pos = gap(scanned, pos + 1).end()
+            if scanned.startswith("}", pos):  # only in the quick pass: the full one blanked it
+                source.trailing.append(comma)
+                return value, ObjectNode(start, pos + 1, members)
             continue
-        if cleaned.startswith("}", pos):
+        if scanned.startswith("}", pos):
             return value, ObjectNode(start, pos + 1, members)
-        if pos >= len(cleaned):
-            raise _error(text, start, "object is never closed")
-        raise _error(text, pos, _unexpected(cleaned, pos, "expected ',' or '}' after a property value"))
+        if pos >= len(scanned):
+            raise source.error(start, "object is never closed")
+        raise source.unexpected(pos, "expected ',' or '}' after a property value")
 
 
 def parse(text, descend=("provider",)):
@@ -228,20 +306,31 @@ def parse(text, descend=("provider",)):
     and trailing commas, or whose top level is not an object. A text that is empty or only
     whitespace and comments parses as an empty object with ``root`` None.
     """
+    descend = frozenset(descend)
+    # Most files have comments and trailing commas only between the members the walk records
+    # (top level, ``provider``): then the text itself is decoded, with no cleaned copy made.
+    if _GAP is not None:
+        try:
+            return _parse(_Source(text, text, _GAP, [], quick=True), descend)
+        except _NotPlain:
+            pass
     cleaned, trailing = _clean(text)
-    if cleaned.startswith(BOM):
-        cleaned = " " + cleaned[1:]
-    pos = _WS.match(cleaned).end()
-    if pos == len(cleaned):
-        return Document(text, {}, None, trailing)
-    if not cleaned.startswith("{", pos):
-        value = _scan_value(text, cleaned, pos)[0]
-        raise _error(text, pos, "the top level is %s, expected an object" % describe_kind(value))
-    value, root = _walk_object(text, cleaned, pos, frozenset(descend))
-    rest = _WS.match(cleaned, root.end).end()
-    if rest != len(cleaned):
-        raise _error(text, rest, "unexpected text after the top-level object")
-    return Document(text, value, root, trailing)
+    return _parse(_Source(text, cleaned, _WS, trailing, quick=False), descend)
+
+
+def _parse(source, descend):
+    scanned = source.scanned
+    pos = source.gap(scanned, 1 if scanned.startswith(BOM) else 0).end()
+    if pos == len(scanned):
+        return Document(source.text, {}, None, source.trailing)
+    if not scanned.startswith("{", pos):
+        value = _scan_value(source, pos)[0]
+        raise source.error(pos, "the top level is %s, expected an object" % describe_kind(value))
+    value, root = _walk_object(source, pos, descend)
+    rest = source.gap(scanned, root.end).end()
+    if rest != len(scanned):
+        raise source.error(rest, "unexpected text after the top-level object")
+    return Document(source.text, value, root, source.trailing)
 
 
 def describe_kind(value):
@@ -261,14 +350,25 @@ def utf8_safe(value):
     """``value`` with lone surrogates (from escapes like ``"\\ud800"``) replaced by U+FFFD.
 
     Python decodes such escapes as OpenCode does, but a result carrying them cannot be sent
-    back as UTF-8; this is for what a module returns, never for what it writes.
+    back as UTF-8; this is for what a module returns, never for what it writes. An object or
+    array with nothing to replace comes back as it is (found by encoding it once, at C speed).
     """
+    if isinstance(value, (dict, list)):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+            return value
+        except (UnicodeEncodeError, TypeError, ValueError, RecursionError):
+            pass  # a lone surrogate somewhere, or not JSON data: look at every value
+    return _utf8_safe(value)
+
+
+def _utf8_safe(value):
     if isinstance(value, str):
         return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {utf8_safe(key): utf8_safe(item) for key, item in value.items()}
+        return {_utf8_safe(key): _utf8_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [utf8_safe(item) for item in value]
+        return [_utf8_safe(item) for item in value]
     return value
 
 
@@ -314,6 +414,8 @@ class Layout:
 
 def dominant_newline(text):
     """The file's most frequent line break (LF, CRLF or lone CR); LF on a tie or with none."""
+    if "\r" not in text:
+        return "\n"
     crlf = text.count("\r\n")
     counts = [(text.count("\n") - crlf, "\n"), (crlf, "\r\n"), (text.count("\r") - crlf, "\r")]
     return max(counts, key=lambda count: count[0])[1]

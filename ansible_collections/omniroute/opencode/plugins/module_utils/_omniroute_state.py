@@ -388,12 +388,9 @@ def _reconcile_node_provider(plan, provider, live, record, key_fp, is_managed, a
         )
         return False
     node = candidates[0] if candidates else None
-    if node is not None and not is_managed and not adopt:
-        plan.errors.append(
-            f"provider {name!r}: a provider node with prefix {provider['prefix']!r} (id {node.get('id')}) "
-            "exists that this module did not create; delete or rename it in the dashboard, give the "
-            "provider another name or prefix, or set adopt=true to take it over"
-        )
+    if _refused_as_foreign(plan, name, node, is_managed, adopt,
+                           f"a provider node with prefix {provider['prefix']!r}",
+                           "delete or rename it in the dashboard, give the provider another name or prefix"):
         return False
     view_after = _provider_view(provider)
     node_body = {
@@ -422,15 +419,7 @@ def _reconcile_node_provider(plan, provider, live, record, key_fp, is_managed, a
     if conn is None:
         fields.append("connection")
         plan.actions.append({"op": "create_connection", "name": name, "node_id": node["id"], "connection": conn_body})
-    else:
-        conn_fields = _connection_fields(conn, conn_body, record, key_fp, is_managed)
-        if conn_fields:
-            plan.actions.append({"op": "update_connection", "name": name, "id": conn["id"], "connection": conn_body})
-        fields.extend(conn_fields)
-    plan.before["providers"][name] = _live_provider_view(provider, node, conn)
-    plan.after["providers"][name] = dict(view_after, api_key=MASK_CHANGED if "api_key" in fields else MASK)
-    if fields or not is_managed:
-        plan.differs("provider", name, "update" if is_managed else "adopt", fields)
+    _settle_existing(plan, provider, node, conn, conn_body, fields, record, key_fp, is_managed)
     return True
 
 
@@ -439,12 +428,9 @@ def _reconcile_builtin_provider(plan, provider, live, record, key_fp, is_managed
     name = provider["name"]
     matches = [c for c in live.connections if c.get("provider") == provider["provider_id"] and c.get("name") == name]
     conn = matches[0] if matches else None
-    if conn is not None and not is_managed and not adopt:
-        plan.errors.append(
-            f"provider {name!r}: a {provider['provider_id']} connection named {name!r} (id {conn.get('id')}) "
-            "exists that this module did not create; rename or delete it in the dashboard, rename the "
-            "provider, or set adopt=true to take it over"
-        )
+    if _refused_as_foreign(plan, name, conn, is_managed, adopt,
+                           f"a {provider['provider_id']} connection named {name!r}",
+                           "rename or delete it in the dashboard, rename the provider"):
         return False
     view_after = _provider_view(provider)
     conn_body = {"provider": provider["provider_id"], "name": name, "apiKey": provider["api_key"],
@@ -454,15 +440,34 @@ def _reconcile_builtin_provider(plan, provider, live, record, key_fp, is_managed
         plan.differs("provider", name, "create")
         plan.after["providers"][name] = view_after
         return True
-    fields = _connection_fields(conn, conn_body, record, key_fp, is_managed)
-    if fields:
-        update_body = {k: v for k, v in conn_body.items() if k != "provider"}
-        plan.actions.append({"op": "update_connection", "name": name, "id": conn["id"], "connection": update_body})
-    plan.before["providers"][name] = _live_provider_view(provider, None, conn)
-    plan.after["providers"][name] = dict(view_after, api_key=MASK_CHANGED if "api_key" in fields else MASK)
+    _settle_existing(plan, provider, None, conn, conn_body, [], record, key_fp, is_managed)
+    return True
+
+
+def _refused_as_foreign(plan, name, found, is_managed, adopt, what, remedy):
+    """True, with the error recorded, when ``found`` exists but is not ours and adopt is off."""
+    if found is None or is_managed or adopt:
+        return False
+    plan.errors.append(f"provider {name!r}: {what} (id {found.get('id')}) exists that this module did not create; "
+                       f"{remedy}, or set adopt=true to take it over")
+    return True
+
+
+def _settle_existing(plan, provider, node, conn, conn_body, fields, record, key_fp, is_managed):
+    """An existing provider (node fields already compared): compare its connection, record what differs."""
+    if conn is not None:
+        conn_fields = _connection_fields(conn, conn_body, record, key_fp, is_managed)
+        if conn_fields:
+            # A connection keeps the provider it was made for: the update does not name it.
+            update_body = {k: v for k, v in conn_body.items() if k != "provider"}
+            plan.actions.append({"op": "update_connection", "name": provider["name"], "id": conn["id"],
+                                 "connection": update_body})
+        fields.extend(conn_fields)
+    name = provider["name"]
+    plan.before["providers"][name] = _live_provider_view(provider, node, conn)
+    plan.after["providers"][name] = dict(_provider_view(provider), api_key=MASK_CHANGED if "api_key" in fields else MASK)
     if fields or not is_managed:
         plan.differs("provider", name, "update" if is_managed else "adopt", fields)
-    return True
 
 
 def _remove_stale_providers(plan, desired, live, managed, purge):

@@ -174,6 +174,8 @@ def plan(text, provider_id, entry, exists=True):
     after_config.update(config)
     after_config["provider"] = dict(providers or {}, **{provider_id: entry})
 
+    if doc.root is not None and not schema_missing and current == entry:
+        return Plan(text, [], drift, current, after_config)  # in sync: no need to learn the layout
     layout = Layout.of(doc)
     if doc.root is None:
         return Plan(text, [(0, len(text), _fresh(after_config, layout, text))], drift, current, after_config)

@@ -24,11 +24,15 @@ Standard library only: the module runs this on the managed host.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import hmac
 import json
 import os
 import re
+
+from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError, parse
 
 MASK = "********"
 SECRET_KEY_WORDS = frozenset(("key", "keys", "token", "tokens", "secret", "secrets", "password", "passwd", "pwd",
@@ -39,6 +43,8 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
 SECRET_CONTAINERS = ("headers", "environment")
 _REFERENCE = re.compile(r"\{(?:env|file):[^{}]*\}")
 _REFERENCE_PREFIXES = ("", "bearer", "basic", "token")
+# A key that marks a credential has one of these in its name, lowercased, or an escape.
+_HINTS = tuple(sorted(SECRET_KEY_WORDS.union(SECRET_WORD_ENDINGS, SECRET_CONTAINERS))) + ("\\",)
 # Strings (also unterminated ones, for broken files), comments, and the punctuation that gives
 # the structure; numbers and literals are never credentials and are skipped.
 _TOKEN = re.compile(r'"(?:[^"\\\n\r]|\\.)*"?|//[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|[{}\[\]:,]')
@@ -50,6 +56,8 @@ def is_secret_key(name):
     return any(word in SECRET_KEY_WORDS or word.endswith(SECRET_WORD_ENDINGS) for word in words)
 
 
+# Remembered: a 1 MB config has some 100 000 keys but only a few dozen distinct names.
+@functools.lru_cache(maxsize=4096)
 def _marks_secret(name):
     return is_secret_key(name) or name.lower() in SECRET_CONTAINERS
 
@@ -74,12 +82,18 @@ class Masker:
 
     def data(self, value, secret=False):
         """A copy of decoded config data with every credential replaced by its mask."""
+        if secret:
+            if isinstance(value, dict):
+                return {key: self.data(item, True) for key, item in value.items()}
+            if isinstance(value, list):
+                return [self.data(item, True) for item in value]
+            return self.token(value) if isinstance(value, str) and not is_reference(value) else value
+        # Outside credentials only containers need a look: other values are kept without a call.
         if isinstance(value, dict):
-            return dict((key, self.data(item, secret or _marks_secret(key))) for key, item in value.items())
+            return {key: self.data(item, True) if _marks_secret(key) else
+                    self.data(item) if isinstance(item, (dict, list)) else item for key, item in value.items()}
         if isinstance(value, list):
-            return [self.data(item, secret) for item in value]
-        if secret and isinstance(value, str) and not is_reference(value):
-            return self.token(value)
+            return [self.data(item) if isinstance(item, (dict, list)) else item for item in value]
         return value
 
     def text(self, text):
@@ -115,10 +129,67 @@ def _decode(token):
 
 def _secret_strings(text):
     """(start, end, decoded value) of every credential string literal in a JSON(C) text."""
-    # One frame per open object/array: [is_object, secret, key, previous significant token].
-    stack = []
-    previous = None
-    for match in _TOKEN.finditer(text):
+    spans = _spans_to_search(text)
+    if spans is None:
+        return _secret_strings_in(text, 0, len(text), [], None)
+    # Each member's value alone, as the whole-text walk would meet it: after the ':' of its key,
+    # in an object that is itself secret or not.
+    return [found for start, end, key in spans
+            for found in _secret_strings_in(text, start, end, [[True, False, key]], ":")]
+
+
+def _spans_to_search(text):
+    """(start, end, key) of the member values that may hold a credential.
+
+    For valid JSONC only (None otherwise: the caller then walks the whole text, as it must for
+    broken text). A credential sits below a key that names one, and such a key has a hint in
+    its text: the values of the members of the top level and of ``provider`` without a hint
+    inside, and not below such a key, are left out without being tokenized.
+    """
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _HINTS):
+        return []
+    try:
+        doc = parse(text)
+    except JsoncError:
+        return None
+    if len(lowered) != len(text):  # a character whose lower case is longer: offsets differ
+        lowered = None
+    hints = _hint_offsets(lowered)
+    members = []
+    for member in doc.root.members if doc.root is not None else ():
+        if member.node is None or _marks_secret(member.key):
+            members.append(member)
+        else:  # ``provider``: its object is not secret, so each entry stands on its own
+            members.extend(member.node.members)
+    return [(member.value_start, member.value_end, member.key) for member in members
+            if hints is None or _marks_secret(member.key) or _any_between(hints, member.value_start, member.value_end)]
+
+
+def _hint_offsets(lowered):
+    """Sorted offsets of every hint in ``lowered``, or None when it is None."""
+    if lowered is None:
+        return None
+    offsets = []
+    for hint in _HINTS:
+        at = lowered.find(hint)
+        while at >= 0:
+            offsets.append(at)
+            at = lowered.find(hint, at + 1)
+    offsets.sort()
+    return offsets
+
+
+def _any_between(offsets, start, end):
+    index = bisect.bisect_left(offsets, start)
+    return index < len(offsets) and offsets[index] < end
+
+
+def _secret_strings_in(text, start, end, stack, previous):
+    """The credential strings in text[start:end], walking from the given open frames."""
+    # One frame per open object/array: [is_object, secret, key].
+    found = []
+    for match in _TOKEN.finditer(text, start, end):
         token = match.group()
         if token.startswith("//") or token.startswith("/*"):
             continue
@@ -135,8 +206,9 @@ def _secret_strings(text):
             elif _value_secret(frame, previous):
                 value = _decode(token)
                 if not is_reference(value):
-                    yield match.start(), match.end(), value
+                    found.append((match.start(), match.end(), value))
         previous = token if not token.startswith('"') else '"'
+    return found
 
 
 def _value_secret(frame, previous):
