@@ -15,13 +15,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._client_host im
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
 )
-from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import ConfigError, build_entry
-from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
-from ansible_collections.omniroute.opencode.plugins.plugin_utils._schema import (
-    OPENCODE_VERSION,
-    config_errors,
-    provider_entry_errors,
-)
+from ansible_collections.omniroute.opencode.plugins.plugin_utils._schema import entry_problem, preexisting_problems
 
 try:  # ansible-core 2.20+: a host variable at set_fact's precedence, from any action
     from ansible.plugins.action import VariableLayer
@@ -38,28 +32,13 @@ def input_problem(args):
         return "nothing to converge: user_config is false and managed is not set"
     if args["state"] != "present":
         return None
-    try:
-        # The keys differ per user but are masked before validation, so one entry stands for all of them.
-        entry = build_entry(args["base_url"], args["api_key"], args["api_key_env"], args["models"],
-                            args["model_labels"], args["display_name"])
-    except ConfigError as exc:
-        return str(exc)
-    problems = provider_entry_errors(Masker().data(entry))
-    if problems:
-        return ("the provider entry would not be valid OpenCode %s config, nothing was written: %s"
-                % (OPENCODE_VERSION, "; ".join(problems)))
-    return None
+    return entry_problem(args)
 
 
 def schema_warnings(documents, provider_id):
     """Warnings for what OpenCode's schema rejects elsewhere in the files (already there, left alone)."""
-    skip = ("provider", provider_id)
-    warnings = []
-    for path, document in documents or []:
-        for problem in config_errors(document, skip):
-            warnings.append("%s: %s (already in the file and left alone; OpenCode %s's schema rejects it, a newer "
-                            "OpenCode may accept it)" % (path, problem, OPENCODE_VERSION))
-    return warnings
+    return [warning for path, document in documents or []
+            for warning in preexisting_problems(path, document, provider_id)]
 
 
 class ActionModule(ActionBase):
@@ -91,6 +70,7 @@ class ActionModule(ActionBase):
 
     def _set_host_variable(self, result, name, value):
         if VariableLayer is not None:
+            # As set_fact does: the empty cacheable layer turns off the legacy reading of ansible_facts.
             self.register_host_variables({}, VariableLayer.CACHEABLE_FACT)
             self.register_host_variables({name: value}, VariableLayer.EPHEMERAL_FACT)
         else:

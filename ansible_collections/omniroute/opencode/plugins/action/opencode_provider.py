@@ -14,15 +14,8 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_confi
     ARGUMENT_SPEC,
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
-    ConfigError,
-    build_entry,
 )
-from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
-from ansible_collections.omniroute.opencode.plugins.plugin_utils._schema import (
-    OPENCODE_VERSION,
-    config_errors,
-    provider_entry_errors,
-)
+from ansible_collections.omniroute.opencode.plugins.plugin_utils._schema import entry_problem, preexisting_problems
 
 display = Display()
 _VALIDATOR = ArgumentSpecValidator(dict(ARGUMENT_SPEC, **FILE_COMMON_ARGUMENTS),
@@ -41,26 +34,16 @@ class ActionModule(ActionBase):
         # Argument errors are the module's to report, in its own words; only a well-formed
         # entry is checked here.
         if not params.error_messages and params.validated_parameters["state"] == "present":
-            args = params.validated_parameters
-            try:
-                entry = build_entry(args["base_url"], args["api_key"], args["api_key_env"], args["models"],
-                                    args["model_labels"], args["display_name"])
-            except ConfigError as exc:
-                return dict(result, failed=True, msg=str(exc))
-            # Validated masked: a schema message may quote a value, and this result is not the module's
-            # (Ansible's no_log censoring of the module's own result does not apply to it).
-            problems = provider_entry_errors(Masker().data(entry))
-            if problems:
-                return dict(result, failed=True, msg="the provider entry would not be valid OpenCode %s config, "
-                            "nothing was written: %s" % (OPENCODE_VERSION, "; ".join(problems)))
+            problem = entry_problem(params.validated_parameters)
+            if problem:
+                return dict(result, failed=True, msg=problem)
 
         result.update(self._execute_module(module_name="omniroute.opencode.opencode_provider",
                                            module_args=self._task.args, task_vars=task_vars))
         document = result.pop("_document", None)
         if document is not None and not result.get("failed"):
-            skip = ("provider", self._task.args.get("provider_id", "omniroute"))
-            for problem in config_errors(document, skip):
+            for warning in preexisting_problems(result.get("path"), document,
+                                                self._task.args.get("provider_id", "omniroute")):
                 # display.warning lands in the task result's warnings (ansible-core 2.19+).
-                display.warning("%s: %s (already in the file and left alone; OpenCode %s's schema rejects it, "
-                                "a newer OpenCode may accept it)" % (result.get("path"), problem, OPENCODE_VERSION))
+                display.warning(warning)
         return result

@@ -11,6 +11,9 @@ import os
 
 from ansible.errors import AnsibleError
 
+from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import ConfigError, build_entry
+from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
+
 try:
     import jsonschema
     from referencing import Registry, Resource
@@ -70,3 +73,27 @@ def config_errors(config, skip=None):
             continue
         messages.append(_describe(error))
     return messages
+
+
+def entry_problem(args):
+    """Why the declared provider entry cannot be written (None when it can), from validated module options."""
+    try:
+        entry = build_entry(args["base_url"], args["api_key"], args["api_key_env"], args["models"],
+                            args["model_labels"], args["display_name"])
+    except ConfigError as exc:
+        return str(exc)
+    # Validated masked: a schema message may quote a value, and the action's result is not the module's
+    # (Ansible's no_log censoring of the module's own result does not apply to it). The keys differ per
+    # user but are masked first, so one entry stands for all of them.
+    problems = provider_entry_errors(Masker().data(entry))
+    if problems:
+        return ("the provider entry would not be valid OpenCode %s config, nothing was written: %s"
+                % (OPENCODE_VERSION, "; ".join(problems)))
+    return None
+
+
+def preexisting_problems(path, document, provider_id):
+    """Warnings for what the schema rejects elsewhere in a merged file (already there, left alone)."""
+    return ["%s: %s (already in the file and left alone; OpenCode %s's schema rejects it, a newer OpenCode may "
+            "accept it)" % (path, problem, OPENCODE_VERSION)
+            for problem in config_errors(document, ("provider", provider_id))]
