@@ -11,6 +11,7 @@ directories to create (owned by that user) when they are missing.
 
 from __future__ import annotations
 
+import getpass
 import grp
 import os
 import pwd
@@ -20,6 +21,14 @@ CONFIG_FILES = ("opencode.jsonc", "opencode.json")
 
 class UserResolveError(ValueError):
     """A listed user cannot be resolved (unknown user, bad override, missing home)."""
+
+
+def effective_user():
+    """The name of the user the module runs as (getpass when the uid has no passwd entry)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return getpass.getuser()
 
 
 def normalize_user_entries(users, default_user):

@@ -262,9 +262,7 @@ backup_files:
   elements: str
 """
 
-import getpass
 import os
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -275,22 +273,15 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._client_host im
     converge_host,
     failure_message,
 )
-from ansible_collections.omniroute.opencode.plugins.module_utils._client_users import UserResolveError
+from ansible_collections.omniroute.opencode.plugins.module_utils._client_users import UserResolveError, effective_user
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import ConfigError
 from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
-
-
-def _effective_user():
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return getpass.getuser()
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
                            required_if=REQUIRED_IF, supports_check_mode=True)
-    effective = _effective_user()
+    effective = effective_user()
     result = dict(changed=False, files=[], effective_user=effective, check_mode=module.check_mode)
     default_user = os.environ.get("SUDO_USER") if os.geteuid() == 0 else None
     params = dict(module.params, users=module.params["users"] or [default_user or effective])

@@ -135,22 +135,12 @@ users:
       elements: dict
 """
 
-import getpass
-import os
-import pwd
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.omniroute.opencode.plugins.module_utils._client_users import (
     UserResolveError,
+    effective_user,
     resolve_users,
 )
-
-
-def _effective_user():
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return getpass.getuser()
 
 
 def main():
@@ -158,7 +148,7 @@ def main():
         argument_spec=dict(users=dict(type="list", elements="raw", default=[])),
         supports_check_mode=True,
     )
-    effective = _effective_user()
+    effective = effective_user()
     try:
         users = resolve_users(module.params["users"], effective)
     except UserResolveError as exc:
