@@ -392,7 +392,6 @@ def _reconcile_node_provider(plan, provider, live, record, key_fp, is_managed, a
                            f"a provider node with prefix {provider['prefix']!r}",
                            "delete or rename it in the dashboard, give the provider another name or prefix"):
         return False
-    view_after = _provider_view(provider)
     node_body = {
         "type": "openai-compatible",
         "name": provider["display_name"],
@@ -402,9 +401,8 @@ def _reconcile_node_provider(plan, provider, live, record, key_fp, is_managed, a
     }
     conn_body = {"name": name, "apiKey": provider["api_key"], "priority": provider["priority"]}
     if node is None:
-        plan.actions.append({"op": "create_node", "name": name, "node": node_body, "connection": conn_body})
-        plan.differs("provider", name, "create")
-        plan.after["providers"][name] = view_after
+        _plan_provider_create(plan, provider, {"op": "create_node", "name": name, "node": node_body,
+                                               "connection": conn_body})
         return True
     fields = []
     if node.get("name") != node_body["name"]:
@@ -432,16 +430,20 @@ def _reconcile_builtin_provider(plan, provider, live, record, key_fp, is_managed
                            f"a {provider['provider_id']} connection named {name!r}",
                            "rename or delete it in the dashboard, rename the provider"):
         return False
-    view_after = _provider_view(provider)
     conn_body = {"provider": provider["provider_id"], "name": name, "apiKey": provider["api_key"],
                  "priority": provider["priority"]}
     if conn is None:
-        plan.actions.append({"op": "create_builtin", "name": name, "connection": conn_body})
-        plan.differs("provider", name, "create")
-        plan.after["providers"][name] = view_after
+        _plan_provider_create(plan, provider, {"op": "create_builtin", "name": name, "connection": conn_body})
         return True
     _settle_existing(plan, provider, None, conn, conn_body, [], record, key_fp, is_managed)
     return True
+
+
+def _plan_provider_create(plan, provider, action):
+    """A provider OmniRoute does not have yet: one create action, and the view it will have."""
+    plan.actions.append(action)
+    plan.differs("provider", provider["name"], "create")
+    plan.after["providers"][provider["name"]] = _provider_view(provider)
 
 
 def _refused_as_foreign(plan, name, found, is_managed, adopt, what, remedy):
