@@ -39,18 +39,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from _results import write_results  # noqa: E402
 from client_fleet import (  # noqa: E402  (the simulated fleet of bench/client_fleet.py)
-    BASE_URL, ROLE_PLAY, USERS, make_fleet, reexec_in_mount_namespace, setup_namespace,
+    BASE_URL, ROLE_PLAY, STAT_PLAY, USERS, make_fleet, reexec_in_mount_namespace, setup_namespace,
 )
-
-STAT_PLAY = """---
-- name: One stat per host
-  hosts: opencode_clients
-  gather_facts: false
-  tasks:
-    - name: Stat the first user's config directory
-      ansible.builtin.stat:
-        path: "{{ opencode_client_users[0].xdg_config_home }}"
-"""
 
 
 def timed(work: pathlib.Path, args: list[str], hosts: int, forks: int, expect_rc: int = 0) -> dict:
