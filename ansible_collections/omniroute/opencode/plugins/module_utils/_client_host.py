@@ -73,7 +73,7 @@ def report_entry(user, scope, path, result, dir_changed=False, msg=None):
 
 def ensure_directory(module, path, owner, group, mode, diffs):
     """Create ``path`` (or in check mode say it would) and set its owner, group and mode; True when changed."""
-    args = module.load_file_common_arguments(dict(owner=owner, group=group, mode=mode), path=path)
+    args = _file_args(module, path, owner, group, mode)
     if not os.path.isdir(path):
         if not module.check_mode:
             os.makedirs(path, int(mode, 8))
