@@ -200,3 +200,79 @@ def test_drift_under_limit_reports_exactly_the_hosts_it_covers(tmp_path):
             assert report["hosts"][host]["status"] == ("drift" if host == "c1" else "in_sync"), limit
         assert f"{len(covered)} hosts: {len(covered) - expect_drift} in sync, {int(expect_drift)} drifted" \
             in proc.stdout, limit
+
+
+END_ROLE = "omniroute.opencode.client : End here unless OpenCode is installed, the proxy's CA trusted or the " \
+           "configs verified"
+
+
+def _client_play_tasks(output: str, play: str) -> list[str]:
+    """The task headers the default callback printed for one play: a worker per host each, skipped or not, but
+    for the role's end_role (a meta task, which the strategy evaluates itself)."""
+    section = output.split(f"PLAY [{play}]", 1)[1].split("PLAY [", 1)[0]
+    headers = [line.split("TASK [", 1)[1].rsplit("]", 1)[0] for line in section.splitlines()
+               if line.startswith("TASK [")]
+    return [header for header in headers if header != END_ROLE]
+
+
+def test_a_client_host_costs_one_task_in_site_and_drift(tmp_path):
+    """The fleet cost is workers per host: the client play of the site and drift playbooks runs the role's one
+    module task per host (inputs as variables, the role imported, its variables checked inside that task)."""
+    inv = _inventory(tmp_path, {"c1": {}, "c2": {}}, {"opencode_site_proxy_host": "proxyhost"})
+    proc, _ = _play("site", inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    module_task = "omniroute.opencode.client : Merge the provider into every user's config file and the managed " \
+                  "config, in one module execution"
+    tasks = _client_play_tasks(proc.stdout, "Point every developer's OpenCode at the proxy")
+    # The last one runs once, for the whole play.
+    assert tasks == [module_task, "Tell the proxy hosts whether every client host now holds its current key"], tasks
+    proc, _ = _play("drift", inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    tasks = _client_play_tasks(proc.stdout, "Check the developer machines for drift")
+    assert tasks == [module_task], tasks
+
+
+@pytest.mark.parametrize("bad, variable", [
+    ({"opencode_client_state": "gone"}, "opencode_client_state"),
+    # A key where a mapping of keys belongs: refused, and the key is not printed even at -vvv.
+    ({"opencode_client_user_api_keys": [SECRET]}, "opencode_client_user_api_keys"),
+    ({"opencode_client_backup": "sometimes"}, "opencode_client_backup"),
+])
+def test_role_variables_are_checked_without_a_validation_task(tmp_path, bad, variable):
+    """The site playbook skips ansible-core's validation task (rolespec_validate: false); the role's module task
+    refuses the same variables against the same argument spec, before anything is written."""
+    inv = _inventory(tmp_path, {"c1": bad, "c2": {}}, {"opencode_site_proxy_host": "proxyhost"})
+    before = _files(tmp_path)
+    proc, recap = _play("site", inv, "-vvv", "--diff")
+    assert proc.returncode != 0 and recap["c1"]["failed"] == 1 and recap["c2"]["failed"] == 0, proc.stdout[-4000:]
+    assert "Validating arguments against arg spec" not in proc.stdout
+    assert "Validation of arguments failed" in proc.stdout and variable in proc.stdout, proc.stdout[-4000:]
+    assert not any(p.startswith("c1/") and p != "c1/config" for p in set(_files(tmp_path)) - set(before))
+    assert not (tmp_path / "c1" / "config").exists()
+    assert (tmp_path / "c2" / "config" / "opencode" / "opencode.json").exists()
+
+
+def test_site_derives_each_developers_key_unless_one_is_set_by_hand(tmp_path):
+    """Per-developer mode (omniroute_site_client_key_secret set): each user's key is derived on the controller by
+    the same rule the proxy play uses; a key or a key variable set by hand on a host wins; a rotation changes
+    that developer's key only."""
+    from ansible_collections.omniroute.opencode.plugins.module_utils._developer_keys import host_user_keys
+    site_secret = "site-secret-" + "3c" * 16
+    inv = _inventory(tmp_path, {
+        "c1": {},
+        "c2": {"opencode_client_api_key": SECRET},
+        "c3": {"opencode_client_api_key_env": "OMNIROUTE_KEY"},
+    }, {"opencode_site_proxy_host": "proxyhost", "omniroute_site_client_key_secret": site_secret})
+    proc, _ = _play("site", inv)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    derived = host_user_keys("c1", ["root"], site_secret)["root"]
+    assert derived not in proc.stdout
+    assert _entry(tmp_path, "c1")["options"] == {"baseURL": "http://proxy.test:20128/v1", "apiKey": derived}
+    assert _entry(tmp_path, "c2")["options"]["apiKey"] == SECRET
+    assert "apiKey" not in _entry(tmp_path, "c3")["options"] and _entry(tmp_path, "c3")["env"] == ["OMNIROUTE_KEY"]
+
+    proc, recap = _play("site", inv, "-e", '{"omniroute_site_client_key_rotations": {"c1/root": 1}}')
+    assert proc.returncode == 0 and recap["c1"]["changed"] and not recap["c2"]["changed"], proc.stdout[-4000:]
+    rotated = host_user_keys("c1", ["root"], site_secret, rotations={"c1/root": 1})["root"]
+    assert rotated != derived and _entry(tmp_path, "c1")["options"]["apiKey"] == rotated
+    assert rotated not in proc.stdout

@@ -2,7 +2,9 @@
 # Copyright (c) omniroute.opencode contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate the entry against OpenCode's schema on the controller, run the module once for every file of the
-host, warn about schema problems already in the files, and set the report fact (no task more per host)."""
+host, warn about schema problems already in the files, and set the report fact (no task more per host). In the
+role omniroute.opencode.client it first checks the role's variables against the role's argument spec, so the role
+needs no validation task of its own (rolespec_validate: false)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,12 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._client_host im
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
 )
+from ansible_collections.omniroute.opencode.plugins.plugin_utils._role_arguments import (
+    FAILED,
+    argument_errors,
+    entry_point_options,
+    role_variables,
+)
 from ansible_collections.omniroute.opencode.plugins.plugin_utils._schema import entry_problem, preexisting_problems
 
 try:  # ansible-core 2.20+: a host variable at set_fact's precedence, from any action
@@ -23,6 +31,7 @@ except ImportError:  # older: the variable becomes a fact
     VariableLayer = None
 
 display = Display()
+CLIENT_ROLE = "omniroute.opencode.client"
 _VALIDATOR = ArgumentSpecValidator(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE, required_if=REQUIRED_IF)
 
 
@@ -49,6 +58,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
 
+        errors = self._client_role_argument_errors(task_vars)
+        if errors:
+            return dict(result, failed=True, msg=FAILED % "\n".join(errors), argument_errors=errors)
+
         params = _VALIDATOR.validate(self._task.args)
         # Argument errors are the module's to report, in its own words; only well-formed options are checked here.
         if not params.error_messages:
@@ -67,6 +80,14 @@ class ActionModule(ActionBase):
             if fact:
                 self._set_host_variable(result, fact, result.get("files", []))
         return result
+
+    def _client_role_argument_errors(self, task_vars):
+        """The client role's variables against its argument spec, when this task is the role's."""
+        role = self._task._role
+        if role is None or role.get_name() != CLIENT_ROLE:
+            return []
+        options = entry_point_options(self._loader, role.get_role_path())
+        return argument_errors(options, role_variables(options, task_vars, self._templar))
 
     def _set_host_variable(self, result, name, value):
         if VariableLayer is not None:

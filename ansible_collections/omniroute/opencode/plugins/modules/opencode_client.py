@@ -138,6 +138,10 @@ options:
     type: str
 notes:
   - Run it with the privileges that can write the users' homes (usually C(become)).
+  - >-
+    As the task of the role P(omniroute.opencode.client#role), it first checks the role's variables
+    against the role's argument spec, on the controller, so the role needs no validation task of its own
+    (C(rolespec_validate: false)).
 seealso:
   - module: omniroute.opencode.opencode_provider
   - module: omniroute.opencode.opencode_user_info
