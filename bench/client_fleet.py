@@ -2,7 +2,7 @@
 """Benchmark: the client role over a simulated fleet, against ansible.builtin.template.
 
     source scripts/bootstrap.sh && python bench/client_fleet.py [--hosts 100] [--users 3]
-        [--settings-hosts 30] [--ssh-hosts 5] [--skip-settings] [--skip-ssh]
+        [--repeat 3] [--settings-hosts 30] [--ssh-hosts 5] [--skip-template] [--skip-settings] [--skip-ssh]
 
 Part 1 (the baselines in the same run): N local-connection hosts, each with its own homes under a
 temp dir (the bench runs in a private mount namespace where three bench users exist and /home is
@@ -227,6 +227,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="turns of the repeated runs (median reported)")
     parser.add_argument("--settings-hosts", type=int, default=30)
     parser.add_argument("--ssh-hosts", type=int, default=5)
+    parser.add_argument("--skip-template", action="store_true", help="no template runs (no first-run ratio)")
     parser.add_argument("--skip-settings", action="store_true")
     parser.add_argument("--skip-ssh", action="store_true")
     args = parser.parse_args()
@@ -255,9 +256,10 @@ def main():
         role_inv = make_fleet(work, "role", args.hosts, users)
         tpl_inv = make_fleet(work, "tpl", args.hosts, users)
         # template is slow (a worker per file and a few round trips each): once is enough for its ratios.
-        part1 = {"role_first": run(work, role_pb, role_inv, args.hosts, base_cfg),
-                 "template_first": run(work, tpl_pb, tpl_inv, args.hosts, base_cfg),
-                 "template_steady": run(work, tpl_pb, tpl_inv, args.hosts, base_cfg)}
+        part1 = {"role_first": run(work, role_pb, role_inv, args.hosts, base_cfg)}
+        if not args.skip_template:
+            part1["template_first"] = run(work, tpl_pb, tpl_inv, args.hosts, base_cfg)
+            part1["template_steady"] = run(work, tpl_pb, tpl_inv, args.hosts, base_cfg)
         print("template and first runs", part1, flush=True)
         turns = {"stat": (stat_pb, role_inv, []), "role_steady": (role_pb, role_inv, []),
                  "role_check": (role_pb, role_inv, ["--check"]),
@@ -271,9 +273,9 @@ def main():
         for label, runs in samples.items():
             part1[label] = _median_run(runs)
         assert part1["role_first"]["changed_hosts"] == args.hosts
-        assert part1["template_steady"]["changed_hosts"] == 0
+        assert args.skip_template or part1["template_steady"]["changed_hosts"] == 0
         assert all(r["changed_hosts"] == 0 for label, runs in samples.items() if label != "stat" for r in runs)
-        for phase in ("first", "steady"):
+        for phase in ("first", "steady") if not args.skip_template else ():
             for metric in ("wall_s", "cpu_s"):
                 part1[f"ratio_{phase}_{metric}"] = round(part1[f"role_{phase}"][metric] /
                                                          part1[f"template_{phase}"][metric], 2)
@@ -281,7 +283,8 @@ def main():
             stat = part1["stat"][metric]
             for label in ("role_first", "role_steady", "role_check", "template_steady", "roles_keyword_steady",
                           "roles_keyword_check"):
-                part1[f"ratio_{label}_{metric}_vs_stat"] = round(part1[label][metric] / stat, 2)
+                if label in part1:
+                    part1[f"ratio_{label}_{metric}_vs_stat"] = round(part1[label][metric] / stat, 2)
         results["role_vs_template"] = part1
 
         # Part 2: ansible.cfg settings on the role's steady state (local connection).

@@ -11,11 +11,17 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 
+from ansible_collections.omniroute.opencode.plugins.action.opencode_client import module_args_from_role
+from ansible_collections.omniroute.opencode.plugins.module_utils._client_host import ARGUMENT_SPEC
 from ansible_collections.omniroute.opencode.plugins.plugin_utils._role_arguments import (
-    argument_errors,
+    check_role_variables,
     entry_point_options,
     role_variables,
 )
+
+
+def argument_errors(options, values):
+    return check_role_variables(options, values)[1]
 
 ROLE = pathlib.Path(__file__).resolve().parents[2] / "ansible_collections" / "omniroute" / "opencode" / "roles" / "client"
 SECRET = "sk-role-arg-4d5e6f70"
@@ -23,7 +29,7 @@ SECRET = "sk-role-arg-4d5e6f70"
 
 @pytest.fixture(scope="module")
 def options():
-    return entry_point_options(DataLoader(), str(ROLE))
+    return entry_point_options(str(ROLE))
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +80,25 @@ def test_no_log_values_are_removed_even_where_the_message_quotes_the_value():
     options = {"token": {"type": "str", "choices": ["a", "b"], "no_log": True}}
     errors = argument_errors(options, {"token": SECRET})
     assert errors and "token" in errors[0] and SECRET not in errors[0]
+
+
+def test_every_option_the_module_gets_from_the_role_is_one_it_has(options, defaults):
+    values, errors = check_role_variables(options, dict(
+        defaults, opencode_client_base_url="http://h:1", opencode_client_api_key=SECRET,
+        opencode_client_models=["m1"], opencode_client_managed_config=True, opencode_client_backup="yes"))
+    assert errors == []
+    args = module_args_from_role(values)
+    assert set(args) <= set(ARGUMENT_SPEC)
+    assert args["base_url"] == "http://h:1" and args["api_key"] == SECRET and args["models"] == ["m1"]
+    assert args["backup"] is True  # converted as ansible-core converts role variables
+    assert args["managed"] == {"path": "/etc/opencode/opencode.json", "group": "root", "mode": ""}
+    assert args["report_fact"] == "opencode_client_report"
+
+
+def test_unset_or_empty_role_variables_leave_the_option_out(options, defaults):
+    values, _ = check_role_variables(options, dict(defaults, opencode_client_api_key=""))
+    args = module_args_from_role(values)
+    assert {"base_url", "api_key", "api_key_env", "models", "model_labels", "managed"}.isdisjoint(args)
+    # An empty list of models is a choice, not an unset variable.
+    values, _ = check_role_variables(options, dict(defaults, opencode_client_models=[]))
+    assert module_args_from_role(values)["models"] == []

@@ -2,9 +2,10 @@
 # Copyright (c) omniroute.opencode contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Validate the entry against OpenCode's schema on the controller, run the module once for every file of the
-host, warn about schema problems already in the files, and set the report fact (no task more per host). In the
-role omniroute.opencode.client it first checks the role's variables against the role's argument spec, so the role
-needs no validation task of its own (rolespec_validate: false)."""
+host, warn about schema problems already in the files, and set the report fact (no task more per host). With
+options_from_role (the task of the role omniroute.opencode.client) the options are the role's variables, checked
+against the role's argument spec here: the role needs no validation task of its own (rolespec_validate: false),
+and no template per option is compiled on every host."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._client_host im
 )
 from ansible_collections.omniroute.opencode.plugins.plugin_utils._role_arguments import (
     FAILED,
-    argument_errors,
+    check_role_variables,
     entry_point_options,
     role_variables,
 )
@@ -33,6 +34,28 @@ except ImportError:  # older: the variable becomes a fact
 display = Display()
 CLIENT_ROLE = "omniroute.opencode.client"
 _VALIDATOR = ArgumentSpecValidator(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE, required_if=REQUIRED_IF)
+
+
+def module_args_from_role(values):
+    """The module's options from the client role's validated variables (the one place the role maps them)."""
+    args = {"users": values["opencode_client_users"], "user_config": values["opencode_client_user_config"],
+            "state": values["opencode_client_state"], "user_api_keys": values["opencode_client_user_api_keys"],
+            "provider_id": values["opencode_client_provider_id"],
+            "display_name": values["opencode_client_display_name"], "backup": values["opencode_client_backup"],
+            "mode": values["opencode_client_config_mode"], "fail_on_error": values["opencode_client_fail_on_error"],
+            "report_fact": "opencode_client_report"}
+    # An empty URL or key is not set (a developer's own key in user_api_keys wins over the shared one).
+    for option in ("base_url", "api_key", "api_key_env"):
+        if values.get("opencode_client_" + option):
+            args[option] = values["opencode_client_" + option]
+    for option in ("models", "model_labels"):
+        if values.get("opencode_client_" + option) is not None:
+            args[option] = values["opencode_client_" + option]
+    if values["opencode_client_managed_config"]:
+        args["managed"] = {"path": values["opencode_client_managed_path"],
+                           "group": values["opencode_client_managed_group"],
+                           "mode": values["opencode_client_managed_mode"]}
+    return args
 
 
 def input_problem(args):
@@ -58,11 +81,13 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
 
-        errors = self._client_role_argument_errors(task_vars)
-        if errors:
-            return dict(result, failed=True, msg=FAILED % "\n".join(errors), argument_errors=errors)
+        module_args = self._task.args
+        if module_args.get("options_from_role"):
+            module_args, errors = self._options_from_client_role(task_vars)
+            if errors:
+                return dict(result, failed=True, msg=FAILED % "\n".join(errors), argument_errors=errors)
 
-        params = _VALIDATOR.validate(self._task.args)
+        params = _VALIDATOR.validate(module_args)
         # Argument errors are the module's to report, in its own words; only well-formed options are checked here.
         if not params.error_messages:
             problem = input_problem(params.validated_parameters)
@@ -70,24 +95,29 @@ class ActionModule(ActionBase):
                 return dict(result, failed=True, msg=problem)
 
         result.update(self._execute_module(module_name="omniroute.opencode.opencode_client",
-                                           module_args=self._task.args, task_vars=task_vars))
+                                           module_args=module_args, task_vars=task_vars))
         documents = result.pop("_documents", None)
         if not result.get("failed"):
-            for warning in schema_warnings(documents, self._task.args.get("provider_id", "omniroute")):
+            for warning in schema_warnings(documents, module_args.get("provider_id", "omniroute")):
                 # display.warning lands in the task result's warnings (ansible-core 2.19+).
                 display.warning(warning)
-            fact = self._task.args.get("report_fact")
+            fact = module_args.get("report_fact")
             if fact:
                 self._set_host_variable(result, fact, result.get("files", []))
         return result
 
-    def _client_role_argument_errors(self, task_vars):
-        """The client role's variables against its argument spec, when this task is the role's."""
+    def _options_from_client_role(self, task_vars):
+        """``(module options, errors)`` from the client role's variables, checked against its argument spec."""
         role = self._task._role
         if role is None or role.get_name() != CLIENT_ROLE:
-            return []
-        options = entry_point_options(self._loader, role.get_role_path())
-        return argument_errors(options, role_variables(options, task_vars, self._templar))
+            return None, ["options_from_role is for the task of the role %s only" % CLIENT_ROLE]
+        others = sorted(set(self._task.args) - {"options_from_role"})
+        if others:
+            return None, ["with options_from_role the options come from the role's variables, not from %s"
+                          % ", ".join(others)]
+        options = entry_point_options(role.get_role_path())
+        values, errors = check_role_variables(options, role_variables(options, task_vars, self._templar))
+        return (None if errors else module_args_from_role(values)), errors
 
     def _set_host_variable(self, result, name, value):
         if VariableLayer is not None:

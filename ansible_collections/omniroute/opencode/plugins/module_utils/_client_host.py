@@ -43,6 +43,8 @@ ARGUMENT_SPEC = dict(
     )),
     fail_on_error=dict(type="bool", default=True),
     report_fact=dict(type="str"),
+    # Read by the action only (it then sends the options it took from the role's variables instead).
+    options_from_role=dict(type="bool", default=False),
 )
 
 

@@ -136,12 +136,18 @@ options:
         M(ansible.builtin.set_fact)'s precedence; otherwise it is set as a fact (in C(ansible_facts), and as a
         top-level variable while facts are injected as variables).
     type: str
+  options_from_role:
+    description:
+      - Take every option from the variables of the role P(omniroute.opencode.client#role) (C(opencode_client_*),
+        see C(ansible-doc -t role omniroute.opencode.client)), checked on the controller against that role's
+        argument spec, with the same messages as ansible-core's check. This is how the role runs the module.
+      - Only valid in the role's own task, and with no other option. The role then needs no validation task of
+        its own (C(rolespec_validate=false)), and no option is a template compiled anew on every host.
+    type: bool
+    default: false
+    version_added: 0.4.0
 notes:
   - Run it with the privileges that can write the users' homes (usually C(become)).
-  - >-
-    As the task of the role P(omniroute.opencode.client#role), it first checks the role's variables
-    against the role's argument spec, on the controller, so the role needs no validation task of its own
-    (C(rolespec_validate: false)).
 seealso:
   - module: omniroute.opencode.opencode_provider
   - module: omniroute.opencode.opencode_user_info

@@ -7,34 +7,42 @@ turns it off; this check then still holds)."""
 
 from __future__ import annotations
 
+import functools
 import os
 
+import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 
 # ansible-core's words (validate_argument_spec), so a failure reads the same whichever check found it.
 FAILED = "Validation of arguments failed:\n%s"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def entry_point_options(loader, role_path, entry_point="main"):
-    """The options of one entry point of the role's argument spec (the loader caches the parsed file)."""
-    specs = loader.load_from_file(os.path.join(role_path, "meta", "argument_specs.yml")) or {}
+@functools.lru_cache(maxsize=None)
+def entry_point_options(role_path, entry_point="main"):
+    """The options of one entry point of the role's argument spec. Read with libyaml: every host's worker reads
+    it (the parent process does not when ansible-core's check is off), and the file is documentation only."""
+    with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as spec_file:
+        specs = yaml.load(spec_file, Loader=_YAML_LOADER) or {}
     return (specs.get("argument_specs") or {}).get(entry_point, {}).get("options") or {}
 
 
 def role_variables(options, task_vars, templar):
-    """The values the role sees for its options (defaults, inventory, role parameters, -e), templated."""
+    """The values the role sees for its options (defaults, inventory, role parameters, -e), templated; an omitted
+    value is left out."""
     return templar.template({name: task_vars[name] for name in options if name in task_vars})
 
 
-def argument_errors(options, values):
-    """The error messages for these values (empty when valid), with the values of no_log options removed."""
+def check_role_variables(options, values):
+    """``(validated values, error messages)``: the values converted to their types with the spec's defaults,
+    and the errors (empty when valid) with the values of no_log options removed."""
     result = ArgumentSpecValidator(options).validate(values, validate_role_argument_spec=True)
     secrets = set()
     for name, option in options.items():
         if option.get("no_log") and values.get(name):
             secrets.update(_strings(values[name]))
-    return [remove_values(message, secrets) for message in result.error_messages]
+    return result.validated_parameters, [remove_values(message, secrets) for message in result.error_messages]
 
 
 def _strings(value):
