@@ -217,7 +217,8 @@ def _client_play_tasks(output: str, play: str) -> list[str]:
 
 def test_a_client_host_costs_one_task_in_site_and_drift(tmp_path):
     """The fleet cost is workers per host: the client play of the site and drift playbooks runs the role's one
-    module task per host (inputs as variables, the role imported, its variables checked inside that task)."""
+    module task per host (inputs from the proxy computed in that task, the role imported, its variables checked
+    inside that task)."""
     inv = _inventory(tmp_path, {"c1": {}, "c2": {}}, {"opencode_site_proxy_host": "proxyhost"})
     proc, _ = _play("site", inv)
     assert proc.returncode == 0, proc.stdout[-4000:]

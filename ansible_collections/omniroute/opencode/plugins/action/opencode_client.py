@@ -9,7 +9,10 @@ and no template per option is compiled on every host."""
 
 from __future__ import annotations
 
+import os
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -17,6 +20,11 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._client_host im
     ARGUMENT_SPEC,
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
+)
+from ansible_collections.omniroute.opencode.plugins.plugin_utils._client_inputs import (
+    fill_from_proxy,
+    proxy_host_name,
+    site_settings,
 )
 from ansible_collections.omniroute.opencode.plugins.plugin_utils._role_arguments import (
     FAILED,
@@ -116,8 +124,23 @@ class ActionModule(ActionBase):
             return None, ["with options_from_role the options come from the role's variables, not from %s"
                           % ", ".join(others)]
         options = entry_point_options(role.get_role_path())
-        values, errors = check_role_variables(options, role_variables(options, task_vars, self._templar))
+        values = role_variables(options, task_vars, self._templar)
+        if boolean(values.get("opencode_client_inputs_from_proxy", False), strict=False):
+            values = self._fill_from_proxy(values, task_vars)
+        values, errors = check_role_variables(options, values)
         return (None if errors else module_args_from_role(values)), errors
+
+    def _fill_from_proxy(self, values, task_vars):
+        """The role's values with what is not set taken from the proxy host (the site playbook's rule)."""
+        def client_value(name):
+            return self._templar.template(task_vars[name]) if name in task_vars else None
+
+        hostvars = task_vars["hostvars"]
+        proxy_host = proxy_host_name(task_vars.get("groups") or {}, client_value("opencode_site_proxy_host"))
+        proxy = hostvars[proxy_host] if proxy_host and proxy_host in hostvars else {}
+        login_user = client_value("ansible_user") or os.environ.get("USER")
+        return fill_from_proxy(values, proxy, site_settings(client_value, proxy), task_vars["inventory_hostname"],
+                               login_user)
 
     def _set_host_variable(self, result, name, value):
         if VariableLayer is not None:
