@@ -277,3 +277,15 @@ def test_site_derives_each_developers_key_unless_one_is_set_by_hand(tmp_path):
     rotated = host_user_keys("c1", ["root"], site_secret, rotations={"c1/root": 1})["root"]
     assert rotated != derived and _entry(tmp_path, "c1")["options"]["apiKey"] == rotated
     assert rotated not in proc.stdout
+
+
+def test_a_short_key_secret_fails_the_host_clearly_and_is_not_printed(tmp_path):
+    short = "short-secret-7"
+    inv = _inventory(tmp_path, {"c1": {}}, {"opencode_site_proxy_host": "proxyhost",
+                                           "omniroute_site_client_key_secret": short})
+    proc, recap = _play("site", inv, "-vvv")
+    assert proc.returncode != 0 and recap["c1"]["failed"] == 1
+    assert "the developer keys cannot be derived" in proc.stdout and "at least 32 characters" in proc.stdout, \
+        proc.stdout[-3000:]
+    assert short not in proc.stdout
+    assert not (tmp_path / "c1" / "config").exists()

@@ -21,6 +21,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._client_host im
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
 )
+from ansible_collections.omniroute.opencode.plugins.module_utils._developer_keys import DeveloperKeyError
 from ansible_collections.omniroute.opencode.plugins.plugin_utils._client_inputs import (
     fill_from_proxy,
     proxy_host_name,
@@ -126,7 +127,10 @@ class ActionModule(ActionBase):
         options = entry_point_options(role.get_role_path())
         values = role_variables(options, task_vars, self._templar)
         if boolean(values.get("opencode_client_inputs_from_proxy", False), strict=False):
-            values = self._fill_from_proxy(values, task_vars)
+            try:
+                values = self._fill_from_proxy(values, task_vars)
+            except (DeveloperKeyError, TypeError, ValueError) as exc:
+                return None, ["opencode_client_inputs_from_proxy: the developer keys cannot be derived: %s" % exc]
         values, errors = check_role_variables(options, values)
         return (None if errors else module_args_from_role(values)), errors
 
