@@ -289,3 +289,23 @@ def test_a_short_key_secret_fails_the_host_clearly_and_is_not_printed(tmp_path):
         proc.stdout[-3000:]
     assert short not in proc.stdout
     assert not (tmp_path / "c1" / "config").exists()
+
+
+def test_the_ca_taken_from_the_proxy_reaches_the_trust_store_step(tmp_path):
+    """The proxy's CA is one of the inputs the role's task takes from the proxy host: the role's CA step must see
+    it. In the drift run (check mode, nothing written) the missing CA file is reported as ca_certificate drift."""
+    ca_name = f"omniroute-test-{os.getpid()}"
+    ca_file = pathlib.Path(f"/usr/local/share/ca-certificates/{ca_name}.crt")
+    inv = _inventory(tmp_path, {"c1": {"opencode_client_ca_trust": "debian", "opencode_client_ca_name": ca_name}},
+                     {"opencode_site_proxy_host": "proxyhost"})
+    data = json.loads(inv.read_text())
+    data["all"]["hosts"]["proxyhost"]["omniroute_proxy_ca_certificate"] = \
+        "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----"
+    inv.write_text(json.dumps(data))
+    report_path = tmp_path / "report.json"
+    proc, _ = _play("drift", inv, "-e", f"opencode_drift_report_path={report_path}")
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    files = json.loads(report_path.read_text())["hosts"]["c1"]["files"]
+    ca = [entry for entry in files if entry["scope"] == "ca"]
+    assert ca and ca[0]["path"] == str(ca_file) and ca[0]["drift"] == ["ca_certificate"], files
+    assert not ca_file.exists()

@@ -92,9 +92,12 @@ class ActionModule(ActionBase):
 
         module_args = self._task.args
         if module_args.get("options_from_role"):
-            module_args, errors = self._options_from_client_role(task_vars)
+            values, errors = self._client_role_values(task_vars)
             if errors:
                 return dict(result, failed=True, msg=FAILED % "\n".join(errors), argument_errors=errors)
+            module_args = module_args_from_role(values)
+            # For the role's later tasks (the CA may come from the proxy host, computed here; not a secret).
+            result["ca_certificate"] = values["opencode_client_ca_certificate"]
 
         params = _VALIDATOR.validate(module_args)
         # Argument errors are the module's to report, in its own words; only well-formed options are checked here.
@@ -115,8 +118,9 @@ class ActionModule(ActionBase):
                 self._set_host_variable(result, fact, result.get("files", []))
         return result
 
-    def _options_from_client_role(self, task_vars):
-        """``(module options, errors)`` from the client role's variables, checked against its argument spec."""
+    def _client_role_values(self, task_vars):
+        """``(values, errors)``: the client role's variables, filled from the proxy when it says so, checked against
+        its argument spec and converted to their types."""
         role = self._task._role
         if role is None or role.get_name() != CLIENT_ROLE:
             return None, ["options_from_role is for the task of the role %s only" % CLIENT_ROLE]
@@ -131,8 +135,7 @@ class ActionModule(ActionBase):
                 values = self._fill_from_proxy(values, task_vars)
             except (DeveloperKeyError, TypeError, ValueError) as exc:
                 return None, ["opencode_client_inputs_from_proxy: the developer keys cannot be derived: %s" % exc]
-        values, errors = check_role_variables(options, values)
-        return (None if errors else module_args_from_role(values)), errors
+        return check_role_variables(options, values)
 
     def _fill_from_proxy(self, values, task_vars):
         """The role's values with what is not set taken from the proxy host (the site playbook's rule)."""
