@@ -84,3 +84,15 @@ def test_the_client_hosts_settings_win_over_the_proxys():
 def test_an_empty_list_of_models_is_kept():
     filled = fill_from_proxy(dict(UNSET, opencode_client_models=[]), PROXY, settings(), "h1", "root")
     assert filled["opencode_client_models"] == []
+
+
+def test_a_variable_the_host_defines_empty_is_set_by_hand():
+    # opencode_client_ca_certificate: "" on a host (no CA there: a public CA, or no root) stays empty.
+    filled = fill_from_proxy(UNSET, PROXY, settings(omniroute_site_client_keys="shared"), "h1", "root",
+                             set_by_hand={"opencode_client_ca_certificate"})
+    assert filled["opencode_client_ca_certificate"] == ""
+    assert filled["opencode_client_base_url"] == "https://proxy.test/v1"
+    # A key variable the host defines, even empty, means no derived key and no shared key.
+    filled = fill_from_proxy(UNSET, PROXY, settings(omniroute_site_client_key_secret=SECRET), "h1", "root",
+                             set_by_hand={"opencode_client_user_api_keys"})
+    assert filled["opencode_client_user_api_keys"] == {} and not filled.get("opencode_client_api_key")

@@ -146,8 +146,11 @@ class ActionModule(ActionBase):
         proxy_host = proxy_host_name(task_vars.get("groups") or {}, client_value("opencode_site_proxy_host"))
         proxy = hostvars[proxy_host] if proxy_host and proxy_host in hostvars else {}
         login_user = client_value("ansible_user") or os.environ.get("USER")
-        return fill_from_proxy(values, proxy, site_settings(client_value, proxy), task_vars["inventory_hostname"],
-                               login_user)
+        host = task_vars["inventory_hostname"]
+        # The host's own variables (inventory, facts, -e), without play variables or role defaults: what is set
+        # there counts as set by hand, even empty.
+        set_by_hand = frozenset(hostvars.raw_get(host)) if host in hostvars else frozenset()
+        return fill_from_proxy(values, proxy, site_settings(client_value, proxy), host, login_user, set_by_hand)
 
     def _set_host_variable(self, result, name, value):
         if VariableLayer is not None:

@@ -4,7 +4,7 @@
 """The client role's inputs taken from the proxy host, as the site and drift playbooks declare them
 (opencode_client_inputs_from_proxy): the base URL, the shared key, the models and the CA from the proxy role's
 facts, or each developer's own key derived from omniroute_site_client_key_secret - wherever the opencode_client_*
-variable is not set by hand. Computed in the role's action, in Python: as play variables the same rule cost a
+variable is not set by hand (the rule the playbooks' set_fact task had). Computed in the role's action, in Python: as play variables the same rule cost a
 filter-plugin load and a dozen templates per host."""
 
 from __future__ import annotations
@@ -35,15 +35,20 @@ def site_settings(client_value, proxy):
     return settings
 
 
-def fill_from_proxy(values, proxy, settings, host, login_user):
-    """The role's values with what is not set (absent or empty) taken from the proxy: a copy.
+def fill_from_proxy(values, proxy, settings, host, login_user, set_by_hand=frozenset()):
+    """The role's values with what is not set taken from the proxy: a copy.
 
-    ``proxy`` maps the proxy host's variables (empty when there is no proxy host). In per-developer mode with the
-    secret and no key set by hand, every user of this host gets the key derived for them - the one the proxy play
-    declared from the same rule."""
+    A variable is set when it has a value, or when the host's own variables (inventory, facts, -e: ``set_by_hand``)
+    define it, even empty - ``opencode_client_ca_certificate: ""`` on a host means no CA there. ``proxy`` maps the
+    proxy host's variables (empty when there is no proxy host). In per-developer mode with the secret and no key set
+    by hand, every user of this host gets the key derived for them - the one the proxy play declared from the same
+    rule."""
+    def is_set(name):
+        return name in set_by_hand or values.get(name) not in (None, "", {})
+
     filled = dict(values)
-    key_set_by_hand = any(values.get(name) for name in (
-        "opencode_client_api_key", "opencode_client_user_api_keys", "opencode_client_api_key_env"))
+    key_set_by_hand = (is_set("opencode_client_api_key") or is_set("opencode_client_user_api_keys")
+                       or bool(values.get("opencode_client_api_key_env")))
     derive = settings["mode"] == "per_developer" and bool(settings["secret"]) and not key_set_by_hand
     if derive:
         users = values.get("opencode_client_users") or [login_user]
@@ -54,10 +59,8 @@ def fill_from_proxy(values, proxy, settings, host, login_user):
     elif not key_set_by_hand:
         filled["opencode_client_api_key"] = proxy.get("omniroute_proxy_client_key") or ""
     for name, fact in (("opencode_client_base_url", "omniroute_proxy_base_url"),
-                       ("opencode_client_ca_certificate", "omniroute_proxy_ca_certificate")):
-        if not values.get(name) and proxy.get(fact):
+                       ("opencode_client_ca_certificate", "omniroute_proxy_ca_certificate"),
+                       ("opencode_client_models", "omniroute_proxy_combos")):
+        if not is_set(name) and proxy.get(fact) is not None:
             filled[name] = proxy.get(fact)
-    # An empty list of models is a choice; only an unset one comes from the proxy's combos.
-    if values.get("opencode_client_models") is None and proxy.get("omniroute_proxy_combos") is not None:
-        filled["opencode_client_models"] = proxy.get("omniroute_proxy_combos")
     return filled
