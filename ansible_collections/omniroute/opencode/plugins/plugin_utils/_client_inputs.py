@@ -4,8 +4,8 @@
 """The client role's inputs taken from the proxy host, as the site and drift playbooks declare them
 (opencode_client_inputs_from_proxy): the base URL, the shared key, the models and the CA from the proxy role's
 facts, or each developer's own key derived from omniroute_site_client_key_secret - wherever the opencode_client_*
-variable is not set by hand (the rule the playbooks' set_fact task had). Computed in the role's action, in Python: as play variables the same rule cost a
-filter-plugin load and a dozen templates per host."""
+variable is not set by hand (the rule the playbooks' set_fact task had). Computed in the role's action, in
+Python: as play variables the same rule cost a filter-plugin load and a dozen templates per host."""
 
 from __future__ import annotations
 
