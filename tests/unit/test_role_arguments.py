@@ -4,6 +4,7 @@ with rolespec_validate: false."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import pytest
@@ -11,9 +12,14 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 
-from ansible_collections.omniroute.opencode.plugins.action.opencode_client import module_args_from_role
+from ansible_collections.omniroute.opencode.plugins.action.opencode_client import (
+    CLIENT_ROLE_PATH,
+    module_args_from_role,
+    role_steps,
+)
 from ansible_collections.omniroute.opencode.plugins.module_utils._client_host import ARGUMENT_SPEC
 from ansible_collections.omniroute.opencode.plugins.plugin_utils._role_arguments import (
+    _entry_point_options,
     check_role_variables,
     entry_point_options,
     role_variables,
@@ -102,3 +108,30 @@ def test_unset_or_empty_role_variables_leave_the_option_out(options, defaults):
     # An empty list of models is a choice, not an unset variable.
     values, _ = check_role_variables(options, dict(defaults, opencode_client_models=[]))
     assert module_args_from_role(values)["models"] == []
+
+
+@pytest.mark.parametrize("overrides, check_mode, expected", [
+    ({}, False, False),  # the defaults: the role ends after its module task
+    ({"opencode_client_install": True}, True, True),
+    ({"opencode_client_ca_certificate": "-----BEGIN CERTIFICATE-----"}, False, True),
+    ({"opencode_client_state": "absent"}, False, True),  # the CA is removed from the trust store
+    ({"opencode_client_verify": True}, False, True),
+    ({"opencode_client_verify": True}, True, False),  # nothing was written to verify
+])
+def test_the_role_goes_on_only_when_a_later_step_applies(options, defaults, overrides, check_mode, expected):
+    # The condition of the role's end_role, decided by the module task (tasks/main.yml's three steps).
+    values, errors = check_role_variables(options, dict(defaults, opencode_client_base_url="http://h:1", **overrides))
+    assert errors == []
+    assert role_steps(values, check_mode) is expected
+
+
+def test_the_spec_read_when_the_plugin_is_imported_serves_the_role_by_any_path(tmp_path):
+    # The controller's main process imports the action plugin (and reads the spec) before it forks a worker per
+    # host; a worker asks with the path of the role it runs, which may be a link to the same directory.
+    link = tmp_path / "client"
+    link.symlink_to(CLIENT_ROLE_PATH)
+    before = _entry_point_options.cache_info()
+    assert entry_point_options(str(link)) is entry_point_options(CLIENT_ROLE_PATH)
+    after = _entry_point_options.cache_info()
+    assert after.misses == before.misses and after.hits == before.hits + 2
+    assert os.path.realpath(str(ROLE)) == os.path.realpath(CLIENT_ROLE_PATH)

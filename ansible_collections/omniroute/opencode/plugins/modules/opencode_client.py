@@ -270,6 +270,20 @@ backup_files:
   returned: changed and O(backup=true)
   type: list
   elements: str
+ca_certificate:
+  description: >-
+    With O(options_from_role), the CA certificate (PEM, public) the role's later steps trust: the role variable
+    C(opencode_client_ca_certificate), or the proxy's with C(opencode_client_inputs_from_proxy).
+  returned: with O(options_from_role), when the role's variables are valid
+  type: str
+  version_added: 0.4.0
+role_steps:
+  description: >-
+    With O(options_from_role), whether any of the role's later steps applies to the host (installing OpenCode,
+    trusting the CA, or verifying the files with OpenCode); the role ends after this task when none does.
+  returned: with O(options_from_role), when the module ran
+  type: bool
+  version_added: 0.5.0
 """
 
 import os

@@ -19,10 +19,15 @@ FAILED = "Validation of arguments failed:\n%s"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@functools.lru_cache(maxsize=None)
 def entry_point_options(role_path, entry_point="main"):
-    """The options of one entry point of the role's argument spec. Read with libyaml: every host's worker reads
-    it (the parent process does not when ansible-core's check is off), and the file is documentation only."""
+    """The options of one entry point of the role's argument spec, cached per process by the role's real path
+    (a worker forked after the controller's main process read it inherits it)."""
+    return _entry_point_options(os.path.realpath(role_path), entry_point)
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_point_options(role_path, entry_point):
+    # libyaml: the file is documentation as much as spec, and the pure-Python parser takes ~10 ms over it.
     with open(os.path.join(role_path, "meta", "argument_specs.yml"), encoding="utf-8") as spec_file:
         specs = yaml.load(spec_file, Loader=_YAML_LOADER) or {}
     return (specs.get("argument_specs") or {}).get(entry_point, {}).get("options") or {}

@@ -92,6 +92,15 @@ def entry_problem(args):
     return None
 
 
+def warm_up():
+    """Build both validators and run each once (jsonschema resolves the schema's references on first use), in
+    the controller's main process: the workers it forks, one per host and task, then inherit them."""
+    if HAS_JSONSCHEMA:
+        entry = build_entry("http://omniroute.invalid:20128", None, None, ["warm-up"], None, "OmniRoute")
+        provider_entry_errors(entry)
+        config_errors({"$schema": "https://opencode.ai/config.json", "provider": {"omniroute": entry}})
+
+
 def preexisting_problems(path, document, provider_id):
     """Warnings for what the schema rejects elsewhere in a merged file (already there, left alone)."""
     return ["%s: %s (already in the file and left alone; OpenCode %s's schema rejects it, a newer OpenCode may "
