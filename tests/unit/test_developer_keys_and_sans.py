@@ -109,3 +109,19 @@ def test_bad_names_are_refused(bad):
 def test_reference_address_parsing_agrees():
     for text in ["127.0.0.1", "::1", "fd00::5", "10.213.0.1"]:
         assert subject_alt_names([text]) == ["IP:" + ipaddress.ip_address(text).compressed]
+
+
+@pytest.mark.parametrize("generation, rotation", [("1", "2"), (1, 2)])
+def test_counters_from_inventory_text_give_the_same_keys(generation, rotation):
+    # Inventory files and -e give numbers as text; every caller (the filter, the client role's inputs) gets the
+    # keys of the numbers from the one rule.
+    keys = developer_keys({"h": ["u"]}, SECRET, generation=generation, rotations={"h/u": rotation})
+    assert [k["name"] for k in keys] == ["opencode/h/u/g3"]
+
+
+@pytest.mark.parametrize("bad", [True, 1.5, "one", "-1", None])
+def test_a_counter_that_is_not_a_whole_number_is_refused(bad):
+    with pytest.raises(DeveloperKeyError, match="whole number"):
+        developer_keys({"h": ["u"]}, SECRET, generation=bad)
+    with pytest.raises(DeveloperKeyError, match="whole number"):
+        developer_keys({"h": ["u"]}, SECRET, rotations={"h/u": bad})

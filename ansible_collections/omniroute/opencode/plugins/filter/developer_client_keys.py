@@ -81,8 +81,6 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._developer_keys
 def developer_client_keys_filter(users_by_host, secret, generation=0, rotations=None, scope="host_user",
                                  prefix="opencode", host=None):
     try:
-        generation = int(generation)
-        rotations = {str(k): int(v) for k, v in (rotations or {}).items()}
         if host is not None:
             return host_user_keys(host, (users_by_host or {}).get(host, []), secret, generation, rotations, scope,
                                   prefix)

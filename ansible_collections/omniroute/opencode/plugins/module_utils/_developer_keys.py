@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 _DOMAIN = b"omniroute.opencode client key v1\x00"
 MIN_SECRET_LENGTH = 32
@@ -49,6 +50,15 @@ def user_names(entries):
     return names
 
 
+def _counter(label, value):
+    """A rotation counter as a whole number >= 0; inventory files and -e give numbers as text."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DeveloperKeyError("rotation counter %s must be a whole number >= 0, not %r" % (label, value))
+    return value
+
+
 def developer_keys(users_by_host, secret, generation=0, rotations=None, scope="host_user", prefix="opencode"):
     """Keys for every developer: a list of ``{name, key, identity, host, user}``, sorted by name.
 
@@ -59,10 +69,10 @@ def developer_keys(users_by_host, secret, generation=0, rotations=None, scope="h
         raise DeveloperKeyError(
             "the client key secret must be a string of at least %d characters (e.g. `openssl rand -hex 32`, "
             "vaulted)" % MIN_SECRET_LENGTH)
-    rotations = rotations or {}
-    for label, value in [("generation", generation)] + sorted(rotations.items()):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise DeveloperKeyError("rotation counter %s must be a whole number >= 0, not %r" % (label, value))
+    generation = _counter("generation", generation)
+    if not isinstance(rotations or {}, Mapping):
+        raise DeveloperKeyError("rotations must map developers to counters, not %r" % (rotations,))
+    rotations = {str(identity): _counter(identity, count) for identity, count in (rotations or {}).items()}
     keys = {}
     for host in sorted(users_by_host):
         for user in user_names(users_by_host[host]):

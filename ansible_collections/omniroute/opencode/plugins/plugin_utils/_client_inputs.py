@@ -53,8 +53,7 @@ def fill_from_proxy(values, proxy, settings, host, login_user, set_by_hand=froze
     if derive:
         users = values.get("opencode_client_users") or [login_user]
         filled["opencode_client_user_api_keys"] = host_user_keys(
-            host, users, settings["secret"], int(settings["generation"]),
-            {str(k): int(v) for k, v in (settings["rotations"] or {}).items()}, settings["scope"],
+            host, users, settings["secret"], settings["generation"], settings["rotations"], settings["scope"],
             proxy.get("omniroute_proxy_client_key_name") or "opencode")
     elif not key_set_by_hand:
         filled["opencode_client_api_key"] = proxy.get("omniroute_proxy_client_key") or ""
