@@ -136,7 +136,7 @@ def _converge_one(module, declaration, masker, user, scope, path, file_args, dir
     outcome["diff"].extend(result.get("diff") or [])
     if result.get("backup_file"):
         outcome["backup_files"].append(result["backup_file"])
-    if "document" in result:
+    if result.get("document") is not None:
         outcome["documents"].append([path, result["document"]])
 
 

@@ -19,6 +19,7 @@ from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError, utf8_safe
 from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
+    SCHEMA_URL,
     ConfigError,
     decode_config,
     missing_and_unexpected_models,
@@ -118,12 +119,27 @@ def _write(module, path, real_path, change, exists, file_args, backup, result):
                           % (path, to_native(exc.strerror or exc)), result)
 
 
+def document_to_check(config, provider_id, masker):
+    """What of the merged config the controller checks against OpenCode's schema, masked: all but the declared
+    entry (checked on the controller before the run; its problems are not the file's), None when nothing else is
+    there - a file this collection wrote alone costs no check and no transfer."""
+    rest = config
+    if isinstance(config, dict) and isinstance(config.get("provider"), dict) and provider_id in config["provider"]:
+        providers = {name: value for name, value in config["provider"].items() if name != provider_id}
+        rest = {key: value for key, value in config.items() if key != "provider"}
+        if providers:
+            rest["provider"] = providers
+    if isinstance(rest, dict) and (not rest or rest == {"$schema": SCHEMA_URL}):
+        return None
+    return utf8_safe(masker.data(rest))
+
+
 def converge_file(module, path, provider_id, entry, file_args, masker, backup=False):
     """Put ``entry`` (None: remove the entry) into the config file ``path``, or in check mode say what would change.
 
     ``file_args`` are AnsibleModule file arguments (owner, group, mode, ...) for the file. Returns a result
     like opencode_provider's: changed, path, drift, models_missing_ids, models_unexpected_ids, backup_file,
-    diff (in diff mode, masked) and ``document`` (the merged config, masked, for schema warnings).
+    diff (in diff mode, masked) and ``document`` (what the schema warnings check: document_to_check).
     Raises FileFailure with the file, line and column; the file then stays byte for byte.
     """
     real_path = os.path.realpath(path)
@@ -156,5 +172,5 @@ def converge_file(module, path, provider_id, entry, file_args, masker, backup=Fa
                  before=masker.text(change.before) if exists else "", after=masker.text(change.after)),
             attribute_diff,
         ]
-    result["document"] = utf8_safe(masker.data(change.after_value))
+    result["document"] = document_to_check(change.after_value, provider_id, masker)
     return result
