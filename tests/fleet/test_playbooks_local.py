@@ -309,3 +309,21 @@ def test_the_ca_taken_from_the_proxy_reaches_the_trust_store_step(tmp_path):
     ca = [entry for entry in files if entry["scope"] == "ca"]
     assert ca and ca[0]["path"] == str(ca_file) and ca[0]["drift"] == ["ca_certificate"], files
     assert not ca_file.exists()
+
+
+def test_with_the_module_task_skipped_by_tags_the_later_steps_still_decide(tmp_path):
+    """The role's end_role reads what the module task returned (role_steps); a run that skips that task by its tag
+    must not end the role: the CA step still runs on its own condition (check mode here: nothing is written)."""
+    ca_name = f"omniroute-test-tags-{os.getpid()}"
+    ca_file = pathlib.Path(f"/usr/local/share/ca-certificates/{ca_name}.crt")
+    inv = _inventory(tmp_path, {"c1": {"opencode_client_ca_trust": "debian", "opencode_client_ca_name": ca_name,
+                                       "opencode_client_ca_certificate":
+                                           "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----"}},
+                     {"opencode_site_proxy_host": "proxyhost"})
+    proc, recap = _play("site", inv, "--check", "--skip-tags", "opencode_client_configure")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "TASK [omniroute.opencode.client : Merge the provider" not in proc.stdout
+    assert "TASK [omniroute.opencode.client : Write the proxy's CA into the trust store's source directory]" \
+        in proc.stdout, proc.stdout[-3000:]
+    assert recap["c1"]["changed"] >= 1, recap
+    assert not ca_file.exists() and not (tmp_path / "c1" / "config").exists()
