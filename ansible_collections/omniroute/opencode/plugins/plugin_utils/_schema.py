@@ -11,7 +11,11 @@ import os
 
 from ansible.errors import AnsibleError
 
-from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import ConfigError, build_entry
+from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_config import (
+    SCHEMA_URL,
+    ConfigError,
+    build_entry,
+)
 from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
 
 try:
@@ -98,7 +102,7 @@ def warm_up():
     if HAS_JSONSCHEMA:
         entry = build_entry("http://omniroute.invalid:20128", None, None, ["warm-up"], None, "OmniRoute")
         provider_entry_errors(entry)
-        config_errors({"$schema": "https://opencode.ai/config.json", "provider": {"omniroute": entry}})
+        config_errors({"$schema": SCHEMA_URL, "provider": {"omniroute": entry}})
 
 
 def preexisting_problems(path, document, provider_id):
