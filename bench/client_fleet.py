@@ -3,6 +3,7 @@
 
     source scripts/bootstrap.sh && python bench/client_fleet.py [--hosts 100] [--users 3]
         [--repeat 3] [--settings-hosts 30] [--ssh-hosts 5] [--skip-template] [--skip-settings] [--skip-ssh]
+        [--host-python /usr/bin/python3]
 
 Part 1 (the baselines in the same run): N local-connection hosts, each with its own homes under a
 temp dir (the bench runs in a private mount namespace where three bench users exist and /home is
@@ -32,6 +33,7 @@ import argparse
 import json
 import os
 import pathlib
+import platform
 import resource
 import shutil
 import subprocess
@@ -156,7 +158,8 @@ def setup_namespace(work: pathlib.Path, users: list[str]):
     subprocess.run(["mount", "--bind", str(home), "/home"], check=True)
 
 
-def make_fleet(work: pathlib.Path, name: str, hosts: int, users: list[str]) -> pathlib.Path:
+def make_fleet(work: pathlib.Path, name: str, hosts: int, users: list[str],
+               host_python: str = sys.executable) -> pathlib.Path:
     """An inventory of local hosts, each with its own directory per user (its XDG_CONFIG_HOME)."""
     root = work / name
     inv_hosts = {}
@@ -171,7 +174,7 @@ def make_fleet(work: pathlib.Path, name: str, hosts: int, users: list[str]) -> p
         inv_hosts[host] = {"opencode_client_users": entries}
     inventory = {"all": {"children": {"opencode_clients": {
         "hosts": inv_hosts,
-        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": host_python,
                  "opencode_client_base_url": BASE_URL, "opencode_client_api_key": SECRET,
                  "opencode_client_models": MODELS}}}}}
     path = work / f"{name}.json"
@@ -227,6 +230,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=3, help="turns of the repeated runs (median reported)")
     parser.add_argument("--settings-hosts", type=int, default=30)
     parser.add_argument("--ssh-hosts", type=int, default=5)
+    parser.add_argument("--host-python", default=sys.executable,
+                        help="the Python the simulated hosts run modules with (default: this one; a Debian 12 "
+                             "developer machine runs /usr/bin/python3, 3.11)")
     parser.add_argument("--skip-template", action="store_true", help="no template runs (no first-run ratio)")
     parser.add_argument("--skip-settings", action="store_true")
     parser.add_argument("--skip-ssh", action="store_true")
@@ -235,7 +241,10 @@ def main():
 
     users = USERS[:args.users]
     work = pathlib.Path(tempfile.mkdtemp(prefix="omniroute-bench-"))
-    results = {"hosts": args.hosts, "users_per_host": args.users, "forks": args.forks, "cpus": os.cpu_count()}
+    host_python = subprocess.run([args.host_python, "-c", "import platform; print(platform.python_version())"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    results = {"hosts": args.hosts, "users_per_host": args.users, "forks": args.forks, "cpus": os.cpu_count(),
+               "controller_python": platform.python_version(), "host_python": host_python}
     try:
         setup_namespace(work, users)
         (work / "opencode.json.j2").write_text(TEMPLATE)
@@ -243,7 +252,7 @@ def main():
         role_pb.write_text(ROLE_PLAY)
         tpl_pb = work / "template.yml"
         tpl_pb.write_text(TEMPLATE_PLAY)
-        base_cfg = {"defaults": {"forks": args.forks, "gathering": "explicit", "interpreter_python": sys.executable},
+        base_cfg = {"defaults": {"forks": args.forks, "gathering": "explicit", "interpreter_python": args.host_python},
                     "connection": {"pipelining": "True"}}
 
         # Part 1: role vs template and vs stat, first run, steady state and check mode, same hosts and files.
@@ -253,8 +262,8 @@ def main():
         stat_pb.write_text(STAT_PLAY)
         keyword_pb = work / "role-keyword.yml"
         keyword_pb.write_text(ROLES_KEYWORD_PLAY)
-        role_inv = make_fleet(work, "role", args.hosts, users)
-        tpl_inv = make_fleet(work, "tpl", args.hosts, users)
+        role_inv = make_fleet(work, "role", args.hosts, users, args.host_python)
+        tpl_inv = make_fleet(work, "tpl", args.hosts, users, args.host_python)
         # template is slow (a worker per file and a few round trips each): once is enough for its ratios.
         part1 = {"role_first": run(work, role_pb, role_inv, args.hosts, base_cfg)}
         if not args.skip_template:
@@ -323,7 +332,9 @@ def main():
         subprocess.run(["umount", "/home"], check=False)
         shutil.rmtree(work, ignore_errors=True)
 
-    write_results("client_fleet", results)
+    # A run with another host Python keeps its own file (the default run's figures are the README's table).
+    suffix = "" if args.host_python == sys.executable else "-host-python" + host_python.rsplit(".", 1)[0]
+    write_results("client_fleet" + suffix, results)
 
 
 def ssh_settings(work: pathlib.Path, args, role_pb: pathlib.Path) -> dict:
