@@ -119,7 +119,7 @@ def test_counters_from_inventory_text_give_the_same_keys(generation, rotation):
     assert [k["name"] for k in keys] == ["opencode/h/u/g3"]
 
 
-@pytest.mark.parametrize("bad", [True, 1.5, "one", "-1", None])
+@pytest.mark.parametrize("bad", [True, 1.5, "one", "-1", None, "\u00b2"])
 def test_a_counter_that_is_not_a_whole_number_is_refused(bad):
     with pytest.raises(DeveloperKeyError, match="whole number"):
         developer_keys({"h": ["u"]}, SECRET, generation=bad)

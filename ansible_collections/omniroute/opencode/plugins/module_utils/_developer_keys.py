@@ -52,7 +52,7 @@ def user_names(entries):
 
 def _counter(label, value):
     """A rotation counter as a whole number >= 0; inventory files and -e give numbers as text."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise DeveloperKeyError("rotation counter %s must be a whole number >= 0, not %r" % (label, value))
