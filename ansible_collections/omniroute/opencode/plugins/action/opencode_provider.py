@@ -15,11 +15,17 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._opencode_confi
     MUTUALLY_EXCLUSIVE,
     REQUIRED_IF,
 )
-from ansible_collections.omniroute.opencode.plugins.plugin_utils._schema import entry_problem, preexisting_problems
+from ansible_collections.omniroute.opencode.plugins.plugin_utils._schema import (
+    entry_problem,
+    preexisting_problems,
+    warm_up as warm_up_schema,
+)
 
 display = Display()
 _VALIDATOR = ArgumentSpecValidator(dict(ARGUMENT_SPEC, **FILE_COMMON_ARGUMENTS),
                                    mutually_exclusive=MUTUALLY_EXCLUSIVE, required_if=REQUIRED_IF)
+# Built here, in the controller's main process, before it forks a worker per host (each inherits them).
+warm_up_schema()
 
 
 class ActionModule(ActionBase):
