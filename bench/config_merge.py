@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -104,7 +105,7 @@ def _strict_json(text):
 
     pieces = []
     last = 0
-    for match in _LEXEME.finditer(text):
+    for match in re.finditer(_LEXEME, text):
         if text[match.start()] != '"':
             pieces += [text[last:match.start()], " " * (match.end() - match.start())]
             last = match.end()

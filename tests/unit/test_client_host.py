@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 from ansible.module_utils.basic import AnsibleModule
@@ -205,3 +207,40 @@ def test_schema_problems_already_in_a_file_are_warnings_naming_it():
     warnings = schema_warnings([["/h/a/opencode.json", {"$schema": "x", "theme": 5}]], "omniroute")
     assert warnings and all(w.startswith("/h/a/opencode.json: ") for w in warnings)
     assert schema_warnings([["/h/b/opencode.json", {"$schema": "x"}]], "omniroute") == []
+
+
+# A module compiles everything it imports on every run (AnsiballZ ships source; Python compiles it from the zip,
+# twice), so the code only a change or a shown text needs is imported when it is needed. A fresh interpreter per
+# run, as on a host; a developer's own provider key in the file, so the masking of the rest of the file runs too.
+_ONE_RUN = """
+import json, os, pwd, sys
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.omniroute.opencode.plugins.module_utils._client_host import ARGUMENT_SPEC, converge_host
+from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import Masker
+name = pwd.getpwuid(os.getuid()).pw_name
+args = dict(base_url="http://omniroute.test:20128", api_key="sk-shared", models=["m1"], _ansible_diff=sys.argv[2] == "diff",
+            users=[{"name": name, "xdg_config_home": sys.argv[1]}])
+with patch_module_args(args):
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+result = converge_host(module, module.params, Masker(), name)
+print(json.dumps(dict(changed=result["changed"], imported=sorted(
+    m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("ansible_collections.omniroute.opencode.plugins.module_utils._")))))
+"""
+
+
+def _one_run(tmp_path, mode):
+    run = subprocess.run([sys.executable, "-c", _ONE_RUN, str(tmp_path / "config"), mode], capture_output=True,
+                         text=True, check=True, cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    return json.loads(run.stdout)
+
+
+def test_a_run_that_changes_nothing_does_not_import_the_write_side_or_the_text_masking(tmp_path):
+    write_path = tmp_path / "config" / "opencode" / "opencode.json"
+    write_path.parent.mkdir(parents=True)
+    write_path.write_text('{"provider": {"mine": {"options": {"apiKey": "%s"}}}}\n' % OTHER_KEY)
+    first, steady, shown = _one_run(tmp_path, "plain"), _one_run(tmp_path, "plain"), _one_run(tmp_path, "diff")
+    assert first["changed"] and not steady["changed"] and not shown["changed"]
+    assert {"_jsonc_edit"} <= set(first["imported"])
+    assert not {"_jsonc_edit", "_secret_text"} & set(steady["imported"])
+    assert {"_secret_text"} <= set(shown["imported"])

@@ -14,14 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import parse
-from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import (
-    MASK,
-    Masker,
-    _secret_strings,
-    _secret_strings_in,
-    is_reference,
-    is_secret_key,
-)
+from ansible_collections.omniroute.opencode.plugins.module_utils._secret_text import _secret_strings_in, secret_strings
+from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import MASK, Masker, is_reference, is_secret_key
 from tests.support.secrets import find_leaks, planted_config
 from tests.unit.test_jsonc_properties import Renderer
 
@@ -180,11 +174,11 @@ def test_walking_only_hinted_member_values_finds_what_the_whole_text_walk_finds(
     for name in data.draw(st.lists(plain_keys | st.sampled_from(SECRET_WORDS + ["headers"]), max_size=3)):
         config["provider"][name] = planter.object(1, False)
     text = jsonc_text(data.draw, config)
-    assert _secret_strings(text) == whole_text_walk(text)
+    assert secret_strings(text) == whole_text_walk(text)
     # and on the text broken somewhere (then the whole text is walked, as before)
     at = data.draw(st.integers(0, len(text)))
     broken = text[:at] + data.draw(st.sampled_from(['"', "{", "}", ",", "/*", ""])) + text[at + 1:]
-    assert _secret_strings(broken) == whole_text_walk(broken)
+    assert secret_strings(broken) == whole_text_walk(broken)
 
 
 def test_hints_that_only_an_escape_or_a_long_lower_case_carries():
@@ -192,5 +186,5 @@ def test_hints_that_only_an_escape_or_a_long_lower_case_carries():
                  # U+0130 lowercases to two characters: offsets in the lowercased text would drift
                  '{"%s": 1, "provider": {"p": {"token": "s3cr3t"}, "q": {"x": 1}}}' % ("\u0130" * 40),
                  '{"provider": {"token-provider": {"x": "s3cr3t"}}}']:
-        assert [value for _start, _end, value in _secret_strings(text)] == ["s3cr3t"], text
-        assert _secret_strings(text) == whole_text_walk(text)
+        assert [value for _start, _end, value in secret_strings(text)] == ["s3cr3t"], text
+        assert secret_strings(text) == whole_text_walk(text)

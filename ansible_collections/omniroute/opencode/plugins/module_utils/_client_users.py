@@ -11,7 +11,6 @@ directories to create (owned by that user) when they are missing.
 
 from __future__ import annotations
 
-import getpass
 import grp
 import os
 import pwd
@@ -28,6 +27,8 @@ def effective_user():
     try:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
+        import getpass  # only here: a module compiles what it imports on every run, and this is the rare case
+
         return getpass.getuser()
 
 

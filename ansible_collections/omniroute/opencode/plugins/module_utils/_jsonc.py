@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) omniroute.opencode contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Edit JSON-with-comments as text: parse with byte offsets, then splice.
+"""Read JSON-with-comments with byte offsets, so that ``_jsonc_edit`` can splice the text.
 
 Only the standard library is used, because this runs on managed hosts.
 
@@ -12,8 +12,6 @@ that each member's key and value spans are known; everything else is decoded at 
 A quick pass first tries the text itself, passing over comments and trailing commas only
 between the members it walks (the common case); anything else (a comment inside a value, an
 error) sends the text to the full pass, which alone reports errors.
-Edits are (start, end, replacement) splices on the original text, so every byte outside
-them stays as it was: comments, key order, indentation, line endings, a BOM, non-ASCII text.
 
 What is accepted is what OpenCode's own parser (Microsoft's ``jsonc-parser`` with
 ``allowTrailingComma``) accepts: comments, one trailing comma after a value, whitespace of
@@ -37,9 +35,10 @@ BOM = "\ufeff"
 # whole comments only, by a closing bracket.
 _COMMENT = r"//[^\n\r]*(?![^\n\r])|/\*(?:[^*]|\*(?!/))*\*/"
 _TRAILING_COMMA = r",(?=(?:[ \t\n\r]|" + _COMMENT + r")*[}\]])"
-# One lexeme at a time, in Python: the reference, and the way on Pythons older than 3.11.
-_LEXEME = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|' + _COMMENT + "|" + _TRAILING_COMMA)
-_BLANKED = re.compile(_COMMENT + "|" + _TRAILING_COMMA)
+# One lexeme at a time, in Python: the reference, and the way on Pythons older than 3.11. Patterns of paths most
+# runs never take are compiled on first use (re caches them): a module compiles what it imports on every run.
+_LEXEME = r'"(?:[^"\\\n\r]|\\.)*"|' + _COMMENT + "|" + _TRAILING_COMMA
+_BLANKED = _COMMENT + "|" + _TRAILING_COMMA
 # The same lexemes, but everything up to the next comment or trailing comma (strings, a quote or
 # slash that starts no lexeme) is passed over in one match, inside the regex engine: a 1 MB file
 # takes a handful of Python steps instead of one per string. Possessive quantifiers keep the
@@ -60,21 +59,15 @@ _PASS_OVER_ATOMIC = (
     r"|/(?!/|" + _BLOCK_REST_ATOMIC + r"))*)"
 )
 _GAP_ATOMIC = r"(?>(?:(?>[ \t\n\r]+)|//(?>[^\n\r]*)|/" + _BLOCK_REST_ATOMIC + r")*)"
-_PASS_OVER = _GAP = None
+_PASS_OVER = _GAP = None  # _PASS_OVER is a pattern (for the full pass), _GAP compiled (every parse uses it)
 if sys.version_info >= (3, 11, 5):
-    _PASS_OVER, _GAP = re.compile(_PASS_OVER_POSSESSIVE), re.compile(_GAP_POSSESSIVE)
+    _PASS_OVER, _GAP = _PASS_OVER_POSSESSIVE, re.compile(_GAP_POSSESSIVE)
 elif sys.version_info >= (3, 11):
-    _PASS_OVER, _GAP = re.compile(_PASS_OVER_ATOMIC), re.compile(_GAP_ATOMIC)
+    _PASS_OVER, _GAP = _PASS_OVER_ATOMIC, re.compile(_GAP_ATOMIC)
 # Python's decoder accepts these, JSON and OpenCode do not; searched only when the text has them.
-_NON_NUMBER = re.compile(r'"(?:[^"\\\n\r]|\\.)*"|-?(?:NaN|Infinity)')
+_NON_NUMBER = r'"(?:[^"\\\n\r]|\\.)*"|-?(?:NaN|Infinity)'
 _WS = re.compile(r"[ \t\n\r]*")
-# Blanks and comments after a position, on its line; a block comment may run onto later lines.
-# Group 1 is the last comment, so a caller knows whether a line comment ends the run.
-_LINE_TAIL = re.compile(r"(?:[ \t]*(/\*(?:[^*]|\*(?!/))*\*/|//[^\n\r]*))*")
-_BLANKS = re.compile(r"[ \t]*")
-_TRIVIA = re.compile(r"(?:[ \t\n\r]+|" + _COMMENT + r")*")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE = "[\ud800-\udfff]"
 _DECODER = json.JSONDecoder()
 
 
@@ -154,13 +147,14 @@ def _error(text, offset, message):
 def _blanked_spans(text):
     """(start, end) of every comment and trailing comma, in order, strings skipped."""
     if _PASS_OVER is None:
-        return [match.span() for match in _LEXEME.finditer(text) if text[match.start()] != '"']
+        return [match.span() for match in re.finditer(_LEXEME, text) if text[match.start()] != '"']
     spans = []
-    pos = _PASS_OVER.match(text).end()
+    pass_over, blanked = re.compile(_PASS_OVER).match, re.compile(_BLANKED).match
+    pos = pass_over(text).end()
     while pos < len(text):
-        end = _BLANKED.match(text, pos).end()
+        end = blanked(text, pos).end()
         spans.append((pos, end))
-        pos = _PASS_OVER.match(text, end).end()
+        pos = pass_over(text, end).end()
     return spans
 
 
@@ -188,7 +182,7 @@ def _clean(text):
 
 
 def _refuse_non_numbers(text, cleaned):
-    for match in _NON_NUMBER.finditer(cleaned):
+    for match in re.finditer(_NON_NUMBER, cleaned):
         if not match.group().startswith('"'):
             raise _error(text, match.start(), "%s is not a JSON number" % match.group())
 
@@ -364,7 +358,7 @@ def utf8_safe(value):
 
 def _utf8_safe(value):
     if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
+        return re.sub(_LONE_SURROGATE, "\ufffd", value)
     if isinstance(value, dict):
         return {_utf8_safe(key): _utf8_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -372,192 +366,6 @@ def _utf8_safe(value):
     return value
 
 
-# ---------------------------------------------------------------------------------------
-# Layout: how the file is written, so inserted text looks like the rest of it.
-
-class Layout:
-    """Newline style and indentation unit of a text."""
-
-    def __init__(self, newline="\n", unit="  "):
-        self.newline = newline
-        self.unit = unit
-
-    @classmethod
-    def of(cls, doc):
-        text = doc.text
-        newline = dominant_newline(text)
-        unit = "  "
-        nodes = [doc.root] if doc.root is not None else []
-        for member in (doc.root.members if doc.root is not None else ()):
-            if member.node is not None:
-                nodes.append(member.node)
-        for node in nodes:
-            for member in node.members:
-                if starts_line(text, member.key_start):
-                    own = line_indent(text, member.key_start)
-                    parent = line_indent(text, node.start)
-                    if own.startswith(parent) and len(own) > len(parent):
-                        unit = own[len(parent):]
-                        return cls(newline, unit)
-        return cls(newline, unit)
-
-    def format(self, value, indent, inline=False):
-        """``value`` as JSON in this layout, continuation lines indented by ``indent``.
-
-        ``inline`` renders on one line, for objects the file itself writes on one line.
-        """
-        if inline:
-            return json.dumps(value, ensure_ascii=False)
-        rendered = json.dumps(value, indent=self.unit, ensure_ascii=False)
-        return rendered.replace("\n", self.newline + indent)
-
-
-def dominant_newline(text):
-    """The file's most frequent line break (LF, CRLF or lone CR); LF on a tie or with none."""
-    if "\r" not in text:
-        return "\n"
-    crlf = text.count("\r\n")
-    counts = [(text.count("\n") - crlf, "\n"), (crlf, "\r\n"), (text.count("\r") - crlf, "\r")]
-    return max(counts, key=lambda count: count[0])[1]
-
-
 def line_start(text, pos):
+    """Offset of the first character of the line ``pos`` is on (LF, CRLF and a lone CR end lines)."""
     return max(text.rfind("\n", 0, pos), text.rfind("\r", 0, pos)) + 1
-
-
-def line_indent(text, pos):
-    start = line_start(text, pos)
-    if start == 0 and text.startswith(BOM):
-        start = 1
-    end = start
-    while end < len(text) and text[end] in " \t":
-        end += 1
-    return text[start:end]
-
-
-def starts_line(text, pos):
-    """True when only indentation (or a BOM) stands before ``pos`` on its line."""
-    return text[line_start(text, pos):pos].strip(" \t" + BOM) == ""
-
-
-def _after_line_comments(text, pos):
-    """Where text goes after ``pos`` without moving the comments that trail it on its line.
-
-    Returns (offset after those comments, or ``pos``; whether a line comment ends them, so
-    that what is inserted there must start on a new line).
-    """
-    match = _LINE_TAIL.match(text, pos)
-    last = match.group(1)
-    if last is None:
-        return pos, False
-    return match.end(), last.startswith("//")
-
-
-# ---------------------------------------------------------------------------------------
-# Edits: lists of (start, end, replacement) on the original text.
-
-def apply_edits(text, edits):
-    """Apply non-overlapping splices; later offsets first so earlier ones stay valid."""
-    for start, end, replacement in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
-        text = text[:start] + replacement + text[end:]
-    return text
-
-
-def replace_value(doc, member, value, layout):
-    """Replace a member's value, formatted at the member's own indentation."""
-    inline = not starts_line(doc.text, member.key_start)
-    indent = line_indent(doc.text, member.key_start)
-    return [(member.value_start, member.value_end, layout.format(value, indent, inline))]
-
-
-def insert_members(doc, node, items, layout, first=False):
-    """Add ``"key": value`` pairs to the object ``node``: at its end, or first when ``first``.
-
-    Comments keep their place: one trailing a value on its line (even a block comment running
-    onto later lines) stays after that value, one on its own line stays before what follows
-    it, and one on the line of ``{`` stays first.
-    """
-    text = doc.text
-    parent_indent = line_indent(text, node.start)
-    if not node.members:
-        indent = parent_indent + layout.unit
-        members = _render_members(items, layout, indent, "," + layout.newline + indent)
-        if text[node.start + 1:node.end - 1].strip(" \t\r\n") == "":
-            return [(node.start + 1, node.end - 1, layout.newline + indent + members + layout.newline + parent_indent)]
-        at = _after_line_comments(text, node.start + 1)[0]
-        return [(at, at, layout.newline + indent + members)]
-    anchor = node.members[0] if first else node.members[-1]
-    inline = not starts_line(text, anchor.key_start)
-    indent = "" if inline else line_indent(text, anchor.key_start)
-    separator = " " if inline else layout.newline + indent
-    members = _render_members(items, layout, indent, "," + separator, inline)
-    if first:
-        at, after_line_comment = _after_line_comments(text, node.start + 1)
-        if inline and at == node.start + 1:
-            return [(at, at, members + ", ")]
-        return [(at, at, _separator(separator, after_line_comment, layout) + members + ",")]
-    comma = doc.trailing_comma_between(anchor.value_end, node.end)
-    if comma is not None:
-        at, after_line_comment = _after_line_comments(text, comma + 1)
-        return [(at, at, _separator(separator, after_line_comment, layout) + members + ",")]
-    at, after_line_comment = _after_line_comments(text, anchor.value_end)
-    if at == anchor.value_end:
-        return [(at, at, "," + separator + members)]
-    return [(anchor.value_end, anchor.value_end, ","),
-            (at, at, _separator(separator, after_line_comment, layout) + members)]
-
-
-def _separator(separator, after_line_comment, layout):
-    """After a line comment, inserted text must begin a new line, even in a one-line object."""
-    if after_line_comment and not separator.startswith(layout.newline):
-        return layout.newline + separator.lstrip(" ")
-    return separator
-
-
-def _render_members(items, layout, indent, joiner, inline=False):
-    return joiner.join('"%s": %s' % (_key(key), layout.format(value, indent, inline)) for key, value in items)
-
-
-def remove_member(doc, node, member):
-    """Remove one member with its comma, leaving every other byte in place."""
-    text = doc.text
-    index = node.members.index(member)
-    is_last = index == len(node.members) - 1
-    own_line = starts_line(text, member.key_start)
-    start = line_start(text, member.key_start) if own_line else member.key_start
-    after = _WS.match(text, member.value_end).end()
-    comma = _TRIVIA.match(text, member.value_end).end()
-    following_comma = text.startswith(",", comma)
-    edits = []
-    end = member.value_end
-    if following_comma and comma == after:
-        end = after + 1
-    elif following_comma:
-        edits.append((comma, comma + 1, ""))  # a comment stands before the comma: it stays
-    if own_line:
-        # The member's line goes with it, up to and including its line break (LF, CRLF or CR).
-        blanks_end = _BLANKS.match(text, end).end()
-        line_break = _LINE_BREAK.match(text, blanks_end)
-        if line_break:
-            end = line_break.end()
-    edits.append((start, end, ""))
-    if is_last and not following_comma and index > 0:
-        previous = node.members[index - 1]
-        comma = text.find(",", previous.value_end, member.key_start)
-        while comma >= 0 and _inside_comment(text, previous.value_end, comma):
-            comma = text.find(",", comma + 1, member.key_start)
-        if comma >= 0:
-            edits.append((comma, comma + 1, ""))
-    return edits
-
-
-def _inside_comment(text, start, pos):
-    """True when ``pos`` lies in a comment that begins at or after ``start``."""
-    for match in re.finditer(_COMMENT, text[start:pos + 1]):
-        if match.start() + start <= pos < match.end() + start:
-            return True
-    return False
-
-
-def _key(key):
-    return json.dumps(key, ensure_ascii=False)[1:-1]

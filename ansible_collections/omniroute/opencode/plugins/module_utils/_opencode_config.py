@@ -16,16 +16,7 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._base_url impor
     has_stale_v1,
     normalize_base_url,
 )
-from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import (
-    Layout,
-    apply_edits,
-    describe_kind,
-    insert_members,
-    parse,
-    position,
-    remove_member,
-    replace_value,
-)
+from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import describe_kind, parse, position
 
 SCHEMA_URL = "https://opencode.ai/config.json"
 NPM_PACKAGE = "@ai-sdk/openai-compatible"
@@ -135,7 +126,7 @@ class Plan:
     def __init__(self, before, edits, drift, current, after_value):
         self.before = before
         self.edits = edits
-        self.after = apply_edits(before, edits)
+        self.after = _jsonc_edit().apply_edits(before, edits) if edits else before
         self.drift = drift
         self.current = current  # the managed entry as the file had it, or None
         self.after_value = after_value
@@ -163,7 +154,7 @@ def plan(text, provider_id, entry, exists=True):
         if current is None:
             return Plan(text, [], drift, current, config)
         after_config = dict(config, provider={k: v for k, v in providers.items() if k != provider_id})
-        edits = remove_member(doc, provider_node, entry_member)
+        edits = _jsonc_edit().remove_member(doc, provider_node, entry_member)
         return Plan(text, edits, drift + ["entry_present"], current, after_config)
 
     schema_missing = "$schema" not in config
@@ -176,22 +167,36 @@ def plan(text, provider_id, entry, exists=True):
 
     if doc.root is not None and not schema_missing and current == entry:
         return Plan(text, [], drift, current, after_config)  # in sync: no need to learn the layout
-    layout = Layout.of(doc)
+    edits = _upsert_edits(doc, provider_id, entry, after_config, schema_missing, provider_member, entry_member)
+    return Plan(text, edits, drift, current, after_config)
+
+
+def _upsert_edits(doc, provider_id, entry, after_config, schema_missing, provider_member, entry_member):
+    """The splices that put ``entry`` (and a missing ``$schema``) into the parsed file ``doc``."""
+    edit = _jsonc_edit()
+    layout = edit.Layout.of(doc)
     if doc.root is None:
-        return Plan(text, [(0, len(text), _fresh(after_config, layout, text))], drift, current, after_config)
-    edits = []
+        return [(0, len(doc.text), _fresh(after_config, layout, doc.text))]
     if schema_missing and not doc.root.members:
         members = [("$schema", SCHEMA_URL), ("provider", {provider_id: entry})]
-        return Plan(text, insert_members(doc, doc.root, members, layout), drift, current, after_config)
+        return edit.insert_members(doc, doc.root, members, layout)
+    edits = []
     if schema_missing:
-        edits += insert_members(doc, doc.root, [("$schema", SCHEMA_URL)], layout, first=True)
-    if providers is None:
-        edits += insert_members(doc, doc.root, [("provider", {provider_id: entry})], layout)
-    elif current is None:
-        edits += insert_members(doc, provider_node, [(provider_id, entry)], layout)
-    elif current != entry:
-        edits += replace_value(doc, entry_member, entry, layout)
-    return Plan(text, edits, drift, current, after_config)
+        edits += edit.insert_members(doc, doc.root, [("$schema", SCHEMA_URL)], layout, first=True)
+    if provider_member is None:
+        edits += edit.insert_members(doc, doc.root, [("provider", {provider_id: entry})], layout)
+    elif entry_member is None:
+        edits += edit.insert_members(doc, provider_member.node, [(provider_id, entry)], layout)
+    elif entry_member.value != entry:
+        edits += edit.replace_value(doc, entry_member, entry, layout)
+    return edits
+
+
+def _jsonc_edit():
+    """The JSONC engine's write side, imported by the runs that change a file only (a module compiles what it
+    imports on every run, and most runs change nothing)."""
+    from ansible_collections.omniroute.opencode.plugins.module_utils import _jsonc_edit as edit_module
+    return edit_module
 
 
 def _fresh(config, layout, original):

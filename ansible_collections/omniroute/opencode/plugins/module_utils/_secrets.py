@@ -24,15 +24,11 @@ Standard library only: the module runs this on the managed host.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
-import hmac
 import json
 import os
 import re
-
-from ansible_collections.omniroute.opencode.plugins.module_utils._jsonc import JsoncError, parse
 
 MASK = "********"
 SECRET_KEY_WORDS = frozenset(("key", "keys", "token", "tokens", "secret", "secrets", "password", "passwd", "pwd",
@@ -43,11 +39,6 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
 SECRET_CONTAINERS = ("headers", "environment")
 _REFERENCE = re.compile(r"\{(?:env|file):[^{}]*\}")
 _REFERENCE_PREFIXES = ("", "bearer", "basic", "token")
-# A key that marks a credential has one of these in its name, lowercased, or an escape.
-_HINTS = tuple(sorted(SECRET_KEY_WORDS.union(SECRET_WORD_ENDINGS, SECRET_CONTAINERS))) + ("\\",)
-# Strings (also unterminated ones, for broken files), comments, and the punctuation that gives
-# the structure; numbers and literals are never credentials and are skipped.
-_TOKEN = re.compile(r'"(?:[^"\\\n\r]|\\.)*"?|//[^\n\r]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|[{}\[\]:,]')
 
 
 def is_secret_key(name):
@@ -58,7 +49,9 @@ def is_secret_key(name):
 
 # Remembered: a 1 MB config has some 100 000 keys but only a few dozen distinct names.
 @functools.lru_cache(maxsize=4096)
-def _marks_secret(name):
+def marks_secret(name):
+    """Whether the key ``name`` makes its value, and all below it, a credential position (a secret key or a
+    container of secrets)."""
     return is_secret_key(name) or name.lower() in SECRET_CONTAINERS
 
 
@@ -77,6 +70,8 @@ class Masker:
 
     def token(self, value):
         """The mask of one credential value."""
+        import hmac  # here, not at the top: most runs mask nothing, and a module compiles what it imports per run
+
         digest = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
         return "%s#%s" % (MASK, digest[:8])
 
@@ -90,7 +85,7 @@ class Masker:
             return self.token(value) if isinstance(value, str) and not is_reference(value) else value
         # Outside credentials only containers need a look: other values are kept without a call.
         if isinstance(value, dict):
-            return {key: self.data(item, True) if _marks_secret(key) else
+            return {key: self.data(item, True) if marks_secret(key) else
                     self.data(item) if isinstance(item, (dict, list)) else item for key, item in value.items()}
         if isinstance(value, list):
             return [self.data(item) if isinstance(item, (dict, list)) else item for item in value]
@@ -104,7 +99,7 @@ class Masker:
         """
         pieces = []
         last = 0
-        for start, end, value in _secret_strings(text):
+        for start, end, value in _secret_text().secret_strings(text):
             pieces.append(text[last:start])
             pieces.append(json.dumps(self.token(value)))
             last = end
@@ -113,109 +108,15 @@ class Masker:
 
     def message(self, message, text):
         """``message`` (e.g. a parser error quoting part of ``text``) with the credentials of ``text`` masked."""
-        values = sorted(set(value for _start, _end, value in _secret_strings(text)), key=len, reverse=True)
+        values = sorted(set(value for _start, _end, value in _secret_text().secret_strings(text)), key=len, reverse=True)
         for value in values:
             if value:
                 message = message.replace(value, self.token(value))
         return message
 
 
-def _decode(token):
-    try:
-        return json.loads(token)
-    except ValueError:
-        return token[1:-1] if token.endswith('"') and len(token) > 1 else token[1:]
-
-
-def _secret_strings(text):
-    """(start, end, decoded value) of every credential string literal in a JSON(C) text."""
-    spans = _spans_to_search(text)
-    if spans is None:
-        return _secret_strings_in(text, 0, len(text), [], None)
-    # Each member's value alone, as the whole-text walk would meet it: after the ':' of its key,
-    # in an object that is itself secret or not.
-    return [found for start, end, key in spans
-            for found in _secret_strings_in(text, start, end, [[True, False, key]], ":")]
-
-
-def _spans_to_search(text):
-    """(start, end, key) of the member values that may hold a credential.
-
-    For valid JSONC only (None otherwise: the caller then walks the whole text, as it must for
-    broken text). A credential sits below a key that names one, and such a key has a hint in
-    its text: the values of the members of the top level and of ``provider`` without a hint
-    inside, and not below such a key, are left out without being tokenized.
-    """
-    lowered = text.lower()
-    if not any(hint in lowered for hint in _HINTS):
-        return []
-    try:
-        doc = parse(text)
-    except JsoncError:
-        return None
-    if len(lowered) != len(text):  # a character whose lower case is longer: offsets differ
-        lowered = None
-    hints = _hint_offsets(lowered)
-    members = []
-    for member in doc.root.members if doc.root is not None else ():
-        if member.node is None or _marks_secret(member.key):
-            members.append(member)
-        else:  # ``provider``: its object is not secret, so each entry stands on its own
-            members.extend(member.node.members)
-    return [(member.value_start, member.value_end, member.key) for member in members
-            if hints is None or _marks_secret(member.key) or _any_between(hints, member.value_start, member.value_end)]
-
-
-def _hint_offsets(lowered):
-    """Sorted offsets of every hint in ``lowered``, or None when it is None."""
-    if lowered is None:
-        return None
-    offsets = []
-    for hint in _HINTS:
-        at = lowered.find(hint)
-        while at >= 0:
-            offsets.append(at)
-            at = lowered.find(hint, at + 1)
-    offsets.sort()
-    return offsets
-
-
-def _any_between(offsets, start, end):
-    index = bisect.bisect_left(offsets, start)
-    return index < len(offsets) and offsets[index] < end
-
-
-def _secret_strings_in(text, start, end, stack, previous):
-    """The credential strings in text[start:end], walking from the given open frames."""
-    # One frame per open object/array: [is_object, secret, key].
-    found = []
-    for match in _TOKEN.finditer(text, start, end):
-        token = match.group()
-        if token.startswith("//") or token.startswith("/*"):
-            continue
-        frame = stack[-1] if stack else None
-        if token in ("{", "["):
-            stack.append([token == "{", _value_secret(frame, previous), None])
-        elif token in ("}", "]"):
-            if stack:
-                stack.pop()
-        elif token.startswith('"'):
-            is_key = frame is not None and frame[0] and previous in ("{", ",")
-            if is_key:
-                frame[2] = _decode(token)
-            elif _value_secret(frame, previous):
-                value = _decode(token)
-                if not is_reference(value):
-                    found.append((match.start(), match.end(), value))
-        previous = token if not token.startswith('"') else '"'
-    return found
-
-
-def _value_secret(frame, previous):
-    """Whether the value that starts now (after ``previous``) lies in a credential position."""
-    if frame is None:
-        return False
-    if frame[0]:
-        key = frame[2] if previous == ":" else None
-        return frame[1] or (key is not None and _marks_secret(key))
-    return frame[1]
+def _secret_text():
+    """The credential search in JSON(C) text (diff mode and error messages only: a module compiles what it
+    imports on every run, and most runs show no text)."""
+    from ansible_collections.omniroute.opencode.plugins.module_utils import _secret_text as secret_text_module
+    return secret_text_module
