@@ -191,7 +191,9 @@ def test_pip_install_provides_the_collection(pip_venv, tmp_path):
             if p.is_file() and is_junk(str(p.relative_to(installed)))
             and "__pycache__" not in p.parts]  # pip byte-compiles on install
     assert not junk, f"the wheel carries files it should not: {junk}"
-    for required in ("galaxy.yml", "meta/runtime.yml", "plugins/modules/opencode_provider.py"):
+    # A module's documentation is beside it (plugins/modules/<name>.yml): ansible-doc needs it installed.
+    for required in ("galaxy.yml", "meta/runtime.yml", "plugins/modules/opencode_provider.py",
+                     "plugins/modules/opencode_provider.yml"):
         assert (installed / required).is_file(), f"{required} missing from the pip install"
 
     # Module, filter, both roles and the drift playbook run from the pip-installed copy.
