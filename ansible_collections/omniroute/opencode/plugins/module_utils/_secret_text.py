@@ -19,8 +19,8 @@ from ansible_collections.omniroute.opencode.plugins.module_utils._secrets import
     SECRET_CONTAINERS,
     SECRET_KEY_WORDS,
     SECRET_WORD_ENDINGS,
-    marks_secret,
     is_reference,
+    marks_secret,
 )
 
 # A key that marks a credential has one of these in its name, lowercased, or an escape.
